@@ -1,0 +1,317 @@
+"""The `diffa-eval` command line: run, list, score and table.
+
+Heavy modules (numpy, torch, datasets) are imported inside the commands, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .runner import RunOutcome
+    from .task import Task
+
+app = typer.Typer(
+    name="diffa-eval",
+    help="Evaluate audio-language models (diffusion and autoregressive) on MMSU, MMAU, MMAR, VoiceBench "
+    "and LibriSpeech, scored exactly as the official scripts score them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+TasksDirOption = Annotated[
+    Optional[list[Path]],  # noqa: UP045 - typer needs Optional here on Python 3.10
+    typer.Option("--tasks-dir", help="Folder of extra task files (repeatable); also DIFFA_EVAL_TASKS_DIR."),
+]
+
+
+class TableFormat(str, Enum):
+    terminal = "terminal"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+
+
+class ListKind(str, Enum):
+    tasks = "tasks"
+    models = "models"
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=_console(stderr=True), show_path=False, show_time=False)],
+        force=True,
+    )
+
+
+def _load_task_dirs(folders: list[Path] | None) -> None:
+    from .task import add_tasks_dir
+
+    for folder in folders or ():
+        add_tasks_dir(folder)
+
+
+def _split_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+@app.command()
+def run(
+    models: Annotated[str, typer.Option("--models", "-m", help="Comma-separated model names, NAME or NAME@CHECKPOINT.")],
+    tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task or group names.")],
+    split: Annotated[Optional[str], typer.Option(help="Split to run (default: each task's test split; 'sample' = bundled offline sample).")] = None,  # noqa: UP045
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N samples of each task.")] = None,  # noqa: UP045
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per model call.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed for sampling and for the chance baseline.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    output_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("results/runs"),
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with local dataset copies; also DIFFA_EVAL_DATA_DIR.")] = None,  # noqa: UP045
+    tasks_dir: TasksDirOption = None,
+    max_failures: Annotated[float, typer.Option(min=0.0, max=1.0, help="Exit non-zero when a run's failed fraction exceeds this.")] = 0.0,
+    max_new_tokens: Annotated[Optional[int], typer.Option(min=1, help="Override the tasks' generation length.")] = None,  # noqa: UP045
+    temperature: Annotated[Optional[float], typer.Option(min=0.0, help="Override the sampling temperature (0 = greedy).")] = None,  # noqa: UP045
+    top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Override nucleus sampling top-p.")] = None,  # noqa: UP045
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Run models on tasks; re-running the same command resumes where it stopped."""
+    from .report.leaderboard import build_leaderboard, to_rich
+    from .runner import RunOptions, evaluate
+    from .store import read_run
+    from .task import resolve_tasks
+    from .types import ModelSpec
+
+    _setup_logging(verbose)
+    _load_task_dirs(tasks_dir)
+    specs = [ModelSpec.parse(text) for text in _split_list(models)]
+    selected = resolve_tasks(_split_list(tasks))
+    generation = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p}
+    options = RunOptions(
+        split=split,
+        limit=limit,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        output_dir=output_dir,
+        data_dir=data_dir,
+        generation={key: value for key, value in generation.items() if value is not None},
+        command=tuple(sys.argv),
+    )
+    console = _console()
+    progress = None if quiet else _RichProgress(console)
+    try:
+        outcomes = evaluate(specs, selected, options, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    runs = [read_run(o.run_dir) for o in outcomes if o.run_dir is not None and o.metrics is not None]
+    if runs:
+        console.print(to_rich(build_leaderboard(runs)))
+    _summarize(console, outcomes)
+    bad = [o for o in outcomes if o.failed_fraction > max_failures]
+    if bad:
+        console.print(f"[red]{len(bad)} of {len(outcomes)} runs failed or exceeded --max-failures {max_failures}[/red]")
+        raise typer.Exit(1)
+
+
+def _summarize(console: Console, outcomes: list[RunOutcome]) -> None:
+    for outcome in outcomes:
+        if outcome.error:
+            console.print(f"[red]✗ {outcome.model} · {outcome.task}: {outcome.error}[/red]")
+            continue
+        metrics = outcome.metrics
+        failed = metrics.n_failed if metrics else 0
+        colour = "yellow" if failed else "green"
+        console.print(
+            f"[{colour}]{outcome.model} · {outcome.task} ({outcome.split}): {outcome.generated} generated, "
+            f"{outcome.reused} reused, {failed} failed[/{colour}] → {outcome.run_dir}"
+        )
+
+
+class _RichProgress:
+    """Progress bars with samples/s and ETA, one per (model, task)."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            Task,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class Speed(ProgressColumn):
+            def render(self, task: Task) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text("" if speed is None else f"{speed:.1f} samples/s", style="cyan")
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            Speed(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._progress.start()
+        self._task: Any = None
+
+    def start(self, label: str, total: int, completed: int) -> None:
+        self._task = self._progress.add_task(label, total=total, completed=completed)
+
+    def advance(self, count: int) -> None:
+        self._progress.advance(self._task, count)
+
+    def finish(self) -> None:
+        self._progress.refresh()
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+@app.command("list")
+def list_entries(
+    kind: Annotated[ListKind, typer.Argument(help="What to list.")],
+    tasks_dir: TasksDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the registered tasks (with their groups) or models (with their backends)."""
+    from rich.table import Table
+
+    _setup_logging(False)
+    if kind is ListKind.tasks:
+        from .task import TASKS
+
+        _load_task_dirs(tasks_dir)
+        tasks = [TASKS.get(name) for name in TASKS.names()]
+        rows = [
+            {"name": t.name, "groups": list(t.groups), "splits": list(t.splits), "version": t.version,
+             "metric": t.primary_metric, "description": t.description}
+            for t in tasks
+        ]
+        columns = ["name", "groups", "splits", "version", "metric", "description"]
+    else:
+        from .models import MODELS
+
+        rows = [{"name": e.name, "backends": list(e.tags), "description": e.description} for e in MODELS.entries()]
+        columns = ["name", "backends", "description"]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"diffa-eval {kind.value}")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in row.values()))
+    _console().print(table)
+
+
+@app.command()
+def score(
+    task: Annotated[str, typer.Argument(help="Task name, e.g. mmau_test_mini.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Predictions: JSON list or JSONL.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Per-record scores as JSONL.")] = None,  # noqa: UP045
+    as_json: Annotated[bool, typer.Option("--json", help="Print the aggregate metrics as JSON.")] = False,
+    tasks_dir: TasksDirOption = None,
+) -> None:
+    """Re-score a predictions file offline, with the task's official scorer.
+
+    Records are in the benchmark's native metadata schema plus the model's text in
+    `prediction` (or the official scripts' own field, e.g. MMAU's `model_output`).
+    """
+    from .scoring.offline import score_file
+    from .store import atomic_write_text
+
+    _setup_logging(False)
+    _load_task_dirs(tasks_dir)
+    result = score_file(_single_task(task), file)
+    if output is not None:
+        atomic_write_text(output, "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in result.lines))
+    for problem in result.problems:
+        _console(stderr=True).print(f"[yellow]{problem}[/yellow]")
+    if as_json:
+        typer.echo(json.dumps(result.metrics.to_dict(), indent=2))
+    else:
+        _print_metrics(result.metrics.to_dict())
+
+
+def _single_task(name: str) -> Task:
+    from .task import TASKS
+
+    return TASKS.get(name)
+
+
+def _print_metrics(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="metrics")
+    for column in ("metric", "value", "95% CI", "n"):
+        table.add_column(column)
+    for name, value in data["metrics"].items():
+        ci = f"[{value['ci_low']:.2f}, {value['ci_high']:.2f}]" if value["ci_low"] is not None else ""
+        table.add_row(name, f"{value['value']:.2f}", ci, str(value["n"]))
+    console = _console()
+    console.print(table)
+    console.print(
+        f"{data['n_samples']} records: {data['n_scored']} scored, {data['n_excluded']} excluded by the protocol, "
+        f"{data['n_failed']} unreadable"
+    )
+
+
+@app.command()
+def table(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders that contain them.")],
+    format: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.terminal,
+    ci: Annotated[bool, typer.Option("--ci", help="Show 95% confidence intervals.")] = False,
+) -> None:
+    """A leaderboard (rows: models, columns: task metrics) from stored runs."""
+    from .report import leaderboard as lb
+    from .store import find_runs
+
+    _setup_logging(False)
+    board = lb.build_leaderboard(find_runs(runs))
+    if format is TableFormat.terminal:
+        _console().print(lb.to_rich(board, with_ci=ci))
+    elif format is TableFormat.markdown:
+        typer.echo(lb.to_markdown(board, with_ci=ci), nl=False)
+    elif format is TableFormat.csv:
+        typer.echo(lb.to_csv(board), nl=False)
+    else:
+        typer.echo(lb.to_json(board), nl=False)
+
+
+def main() -> None:
+    """Console entry point: diffa-eval's own errors print as one clear line and exit 2."""
+    from .errors import DiffaEvalError
+
+    try:
+        app()
+    except DiffaEvalError as error:
+        _console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,55 @@
+"""The model adapter interface: a batch of requests in, one ModelOutput per request out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..types import GenerationConfig, ModelOutput, ModelSpec
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One sample as a model sees it.
+
+    `audio` is mono float32 at the adapter's `sampling_rate`. `choices` are the answer
+    options of a multiple-choice item (empty otherwise). `reference` is the expected answer;
+    only the oracle baseline reads it.
+    """
+
+    sample_id: str
+    prompt: str
+    audio: np.ndarray | None
+    choices: tuple[str, ...] = ()
+    reference: str | None = None
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    """A loaded model. `generate` must return exactly one output per request, in order.
+
+    A problem with one request should come back as `ModelOutput.failure(...)`; an exception
+    fails the batch, and the runner then retries its requests one by one.
+    """
+
+    name: str
+    sampling_rate: int
+    device: str
+
+    def info(self) -> Mapping[str, Any]:
+        """Facts recorded in the run manifest: checkpoint ids, dtype, device name, ..."""
+        ...
+
+    def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
+        ...
+
+    def close(self) -> None:
+        """Release weights and device memory."""
+        ...
+
+
+ModelFactory = Callable[[ModelSpec, str], ModelAdapter]
+"""Builds an adapter from a model spec and a device string ("auto", "cpu", "cuda:0", ...)."""

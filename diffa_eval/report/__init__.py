@@ -1,0 +1,1 @@
+"""Reports built only from stored runs: leaderboards in several formats."""

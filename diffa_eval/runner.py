@@ -1,0 +1,441 @@
+"""Run models x tasks: load each model once, batch samples by audio length, keep every result.
+
+Each (model, task, split, generation config) is one run directory. A sample's resume key
+hashes the model spec, generation config, task name and version, sample id and audio
+content, so re-running the same command skips every sample already recorded (whatever the
+batch size) and retries the ones that failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import audio
+from .errors import AudioError, ConfigError, DiffaEvalError
+from .models import MODELS, load_model
+from .models.base import GenerationRequest, ModelAdapter
+from .scoring.aggregate import aggregate
+from .store import RunStore, SampleRecord, read_run
+from .task import LoadedData, Task, default_data_dir
+from .types import EvalRun, GenerationConfig, ModelOutput, ModelSpec, Sample, TaskMetrics, stable_hash
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT_DIR = Path("results/runs")
+_PACKAGES = ("diffa-eval", "torch", "transformers", "datasets", "numpy", "jiwer", "soundfile", "soxr", "vllm")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: which split and how many samples, batching, seed, device and where to write."""
+
+    split: str | None = None
+    """None runs each task's default split."""
+    limit: int | None = None
+    """Run only the first `limit` samples of each task, in dataset order."""
+    batch_size: int = 8
+    seed: int = 0
+    device: str = "auto"
+    output_dir: Path = DEFAULT_OUTPUT_DIR
+    data_dir: Path | None = None
+    """Folder holding local copies of datasets; None uses DIFFA_EVAL_DATA_DIR, then the hub."""
+    generation: Mapping[str, Any] = field(default_factory=dict)
+    """Overrides of the tasks' generation settings (max_new_tokens, temperature, top_p, options)."""
+    command: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be >= 1, got {self.limit}")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What happened to one (model, task) pair in this invocation."""
+
+    model: str
+    task: str
+    split: str
+    run_dir: Path | None
+    metrics: TaskMetrics | None
+    generated: int = 0
+    """Samples produced by the model in this invocation."""
+    reused: int = 0
+    """Samples already in the run directory, not produced again."""
+    error: str | None = None
+    """Why the whole pair could not run (data or model failed to load)."""
+
+    @property
+    def failed_fraction(self) -> float:
+        if self.error is not None:
+            return 1.0
+        if self.metrics is None or self.metrics.n_samples == 0:
+            return 0.0
+        return self.metrics.n_failed / self.metrics.n_samples
+
+
+class Progress(Protocol):
+    """Receives progress events; the CLI shows them as rich progress bars."""
+
+    def start(self, label: str, total: int, completed: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class _NoProgress:
+    def start(self, label: str, total: int, completed: int) -> None:
+        pass
+
+    def advance(self, count: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class _PlannedSample:
+    sample: Sample
+    key: str
+    probe: audio.AudioProbe | None
+    probe_error: str | None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def run_directory(output_dir: Path, spec: ModelSpec, task: Task, split: str, run_id: str) -> Path:
+    """Where a run lives: <output>/<model>/<task>-<split>-<run id prefix>."""
+    model_dir = _slug(spec.name)
+    if spec.checkpoint:
+        tail = "_".join(Path(spec.checkpoint).parts[-2:])
+        model_dir += f"@{_slug(tail)}-{stable_hash(spec.checkpoint)[:6]}"
+    return output_dir / model_dir / f"{task.name}-{split}-{run_id[:8]}"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def source_git_sha() -> str | None:
+    """The commit of the diffa-eval source when it runs from a git checkout, "-dirty" if modified."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{sha}-dirty" if dirty else sha
+
+
+def resume_key(spec: ModelSpec, generation: GenerationConfig, task: Task, sample_id: str,
+               audio_sha256: str | None) -> str:
+    """The content hash under which a sample's result is stored."""
+    return stable_hash([str(spec), generation.to_dict(), task.name, task.version, sample_id, audio_sha256])
+
+
+def _probe(sample: Sample) -> tuple[audio.AudioProbe | None, str | None]:
+    if sample.audio is None:
+        return None, None
+    try:
+        return audio.probe(sample.audio), None
+    except AudioError as error:
+        return None, str(error)
+
+
+class Runner:
+    """Runs models on tasks. Use `evaluate` for the common case."""
+
+    def __init__(self, options: RunOptions, progress: Progress | None = None) -> None:
+        self.options = options
+        self.progress: Progress = progress or _NoProgress()
+        self._git_sha = source_git_sha()
+        self._packages = package_versions()
+
+    def run(self, models: Sequence[ModelSpec], tasks: Sequence[Task]) -> list[RunOutcome]:
+        """Every model on every task. A model or dataset that fails to load is reported in the
+        outcomes, and the other pairs still run."""
+        for spec in models:
+            MODELS.entry(spec.name)  # unknown names fail before any work
+        splits = {task.name: self.options.split or task.default_split for task in tasks}
+        for task in tasks:
+            task.check_split(splits[task.name])
+        data: dict[str, LoadedData | str] = {task.name: self._load(task, splits[task.name]) for task in tasks}
+        probes: dict[str, list[tuple[audio.AudioProbe | None, str | None]]] = {}
+        outcomes: list[RunOutcome] = []
+        for spec in models:
+            try:
+                adapter = load_model(spec, self.options.device)
+            except Exception as error:
+                message = f"model {spec} failed to load: {type(error).__name__}: {error}"
+                log.error(message)
+                outcomes += [RunOutcome(str(spec), t.name, splits[t.name], None, None, error=message) for t in tasks]
+                continue
+            try:
+                for task in tasks:
+                    loaded = data[task.name]
+                    if isinstance(loaded, str):
+                        outcomes.append(RunOutcome(str(spec), task.name, splits[task.name], None, None, error=loaded))
+                        continue
+                    if task.name not in probes:
+                        probes[task.name] = self._probe_all(loaded.samples)
+                    outcomes.append(self._run_one(adapter, spec, task, splits[task.name], loaded, probes[task.name]))
+            finally:
+                adapter.close()
+        return outcomes
+
+    def _load(self, task: Task, split: str) -> LoadedData | str:
+        try:
+            loaded = task.load(split, self.options.data_dir or default_data_dir())
+        except DiffaEvalError as error:
+            return f"{task.name}: {error}"
+        except Exception as error:  # e.g. a hub or network failure inside `datasets`
+            return f"{task.name}: could not load {split}: {type(error).__name__}: {error}"
+        samples = loaded.samples[: self.options.limit] if self.options.limit else loaded.samples
+        duplicates = sorted(sample_id for sample_id, n in Counter(s.id for s in samples).items() if n > 1)
+        if duplicates:
+            shown = ", ".join(duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
+            return f"{task.name}: {len(duplicates)} duplicate sample ids in {split}: {shown}"
+        return LoadedData(samples, loaded.info)
+
+    def _probe_all(self, samples: Sequence[Sample]) -> list[tuple[audio.AudioProbe | None, str | None]]:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(_probe, samples))
+
+    def _run_one(
+        self,
+        adapter: ModelAdapter,
+        spec: ModelSpec,
+        task: Task,
+        split: str,
+        loaded: LoadedData,
+        probes: Sequence[tuple[audio.AudioProbe | None, str | None]],
+    ) -> RunOutcome:
+        generation = task.generation.replace(seed=self.options.seed, **self.options.generation)
+        run_id = stable_hash([str(spec), task.name, task.version, split, generation.to_dict()])
+        directory = run_directory(self.options.output_dir, spec, task, split, run_id)
+        plan = [
+            _PlannedSample(s, resume_key(spec, generation, task, s.id, p.sha256 if p else None), p, e)
+            for s, (p, e) in zip(loaded.samples, probes)
+        ]
+        with RunStore(directory) as store:
+            manifest = EvalRun(
+                run_id=run_id,
+                model=str(spec),
+                model_info=dict(adapter.info()),
+                task=task.name,
+                task_version=task.version,
+                split=split,
+                generation=generation,
+                dataset=loaded.info,
+                seed=self.options.seed,
+                device=adapter.device,
+                started_at=self._first_start(directory),
+                packages=self._packages,
+                git_sha=self._git_sha,
+                command=self.options.command,
+            )
+            store.write_manifest(manifest)
+            done = {key for key, record in store.records().items() if not record.failed}
+            pending = [p for p in plan if p.key not in done]
+            self.progress.start(f"{spec} · {task.name} ({split})", len(plan), len(plan) - len(pending))
+            try:
+                for batch_records in self._produce(adapter, task, generation, pending):
+                    for record in batch_records:
+                        store.append(record)
+                    store.sync()
+                    self.progress.advance(len(batch_records))
+            finally:
+                self.progress.finish()
+            records = store.records()
+            metrics = aggregate(
+                task.metrics,
+                [records[p.key].scored() for p in plan if p.key in records],
+                task.breakdown_fields,
+            )
+            store.write_metrics(metrics)
+            store.compact([p.key for p in plan])
+            store.write_manifest(_finished(manifest))
+        return RunOutcome(str(spec), task.name, split, directory, metrics, len(pending), len(plan) - len(pending))
+
+    def _first_start(self, directory: Path) -> str:
+        try:
+            return read_run(directory).manifest.started_at
+        except DiffaEvalError:
+            return _now()
+
+    def _produce(
+        self, adapter: ModelAdapter, task: Task, generation: GenerationConfig, pending: Sequence[_PlannedSample]
+    ) -> Iterator[list[SampleRecord]]:
+        """Records for the pending samples, one batch at a time, decoding the next batch meanwhile."""
+        unreadable = [p for p in pending if p.probe_error is not None]
+        if unreadable:
+            yield [_failure(task, p, p.probe_error or "", "audio") for p in unreadable]
+        readable = sorted(
+            (p for p in pending if p.probe_error is None), key=lambda p: p.probe.seconds if p.probe else 0.0
+        )
+        size = self.options.batch_size
+        batches = [readable[i : i + size] for i in range(0, len(readable), size)]
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
+            decoding: deque[Future[list[tuple[_PlannedSample, audio.DecodedAudio | str | None]]]] = deque()
+            for batch in batches[:2]:
+                decoding.append(pool.submit(self._decode, batch, adapter.sampling_rate))
+            for index in range(len(batches)):
+                decoded = decoding.popleft().result()
+                if index + 2 < len(batches):
+                    decoding.append(pool.submit(self._decode, batches[index + 2], adapter.sampling_rate))
+                yield self._generate(adapter, task, generation, decoded)
+
+    @staticmethod
+    def _decode(
+        batch: Sequence[_PlannedSample], sampling_rate: int
+    ) -> list[tuple[_PlannedSample, audio.DecodedAudio | str | None]]:
+        decoded: list[tuple[_PlannedSample, audio.DecodedAudio | str | None]] = []
+        for planned in batch:
+            if planned.sample.audio is None:
+                decoded.append((planned, None))
+                continue
+            try:
+                decoded.append((planned, audio.decode(planned.sample.audio, sampling_rate)))
+            except AudioError as error:
+                decoded.append((planned, str(error)))
+        return decoded
+
+    def _generate(
+        self,
+        adapter: ModelAdapter,
+        task: Task,
+        generation: GenerationConfig,
+        decoded: Sequence[tuple[_PlannedSample, audio.DecodedAudio | str | None]],
+    ) -> list[SampleRecord]:
+        records: list[SampleRecord] = []
+        ready: list[tuple[_PlannedSample, audio.DecodedAudio | None, GenerationRequest]] = []
+        for planned, result in decoded:
+            if isinstance(result, str):
+                records.append(_failure(task, planned, result, "audio"))
+                continue
+            sample = planned.sample
+            request = GenerationRequest(
+                sample_id=sample.id,
+                prompt=task.prompt(sample),
+                audio=result.array if result is not None else None,
+                choices=sample.choices,
+                reference=sample.reference,
+            )
+            ready.append((planned, result, request))
+        outputs = _generate_isolated(adapter, [r for _, _, r in ready], generation)
+        for (planned, decoded_audio, request), output in zip(ready, outputs):
+            records.append(_record(task, planned, request.prompt, decoded_audio, output))
+        return records
+
+
+def _generate_isolated(
+    adapter: ModelAdapter, requests: Sequence[GenerationRequest], generation: GenerationConfig
+) -> list[ModelOutput]:
+    """Generate a batch; if the batch raises, retry one request at a time so only the culprit fails."""
+    if not requests:
+        return []
+    try:
+        return _checked(adapter.generate(requests, generation), len(requests))
+    except Exception as error:
+        if len(requests) == 1:
+            return [ModelOutput.failure(f"{type(error).__name__}: {error}")]
+        log.warning("batch of %d failed (%s: %s); retrying one by one", len(requests), type(error).__name__, error)
+    return [output for request in requests for output in _generate_isolated(adapter, [request], generation)]
+
+
+def _checked(outputs: list[ModelOutput], expected: int) -> list[ModelOutput]:
+    if len(outputs) != expected:
+        raise RuntimeError(f"adapter returned {len(outputs)} outputs for {expected} requests")
+    return outputs
+
+
+def _failure(task: Task, planned: _PlannedSample, message: str, stage: str) -> SampleRecord:
+    sample = planned.sample
+    return SampleRecord(
+        key=planned.key,
+        sample_id=sample.id,
+        prompt=task.prompt(sample),
+        reference=sample.reference,
+        groups=task.breakdown_labels(sample),
+        audio_seconds=planned.probe.seconds if planned.probe else None,
+        audio_sha256=planned.probe.sha256 if planned.probe else None,
+        error=message,
+        error_stage=stage,
+    )
+
+
+def _record(
+    task: Task, planned: _PlannedSample, prompt: str, decoded: audio.DecodedAudio | None, output: ModelOutput
+) -> SampleRecord:
+    sample = planned.sample
+    common: dict[str, Any] = {
+        "key": planned.key,
+        "sample_id": sample.id,
+        "prompt": prompt,
+        "output": output.text,
+        "reference": sample.reference,
+        "groups": task.breakdown_labels(sample),
+        "generated_tokens": output.generated_tokens,
+        "forward_passes": output.forward_passes,
+        "seconds": round(output.seconds, 6),
+        "audio_seconds": decoded.seconds if decoded else None,
+        "audio_sha256": decoded.sha256 if decoded else None,
+    }
+    if output.error is not None:
+        return SampleRecord(**common, error=output.error, error_stage="model")
+    try:
+        score = task.score(sample, output.text)
+    except Exception as error:
+        return SampleRecord(**common, error=f"{type(error).__name__}: {error}", error_stage="scoring")
+    return SampleRecord(
+        **common,
+        extracted=score.extracted,
+        score=score.value,
+        score_details=dict(score.details),
+        explanation=score.explanation,
+    )
+
+
+def _finished(manifest: EvalRun) -> EvalRun:
+    return replace(manifest, status="complete", finished_at=_now())
+
+
+def evaluate(
+    models: Sequence[ModelSpec],
+    tasks: Sequence[Task],
+    options: RunOptions | None = None,
+    progress: Progress | None = None,
+) -> list[RunOutcome]:
+    """Run every model on every task and return one outcome per pair."""
+    return Runner(options or RunOptions(), progress).run(models, tasks)
+

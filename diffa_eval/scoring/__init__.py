@@ -1,0 +1,1 @@
+"""Reusable scorers (one sample at a time) and metrics (aggregates over many samples)."""

@@ -1,0 +1,85 @@
+"""Score a predictions file made by any toolkit, record by record, with a task's own scorer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, DiffaEvalError
+from ..task import Task
+from ..types import TaskMetrics
+from .aggregate import ScoredSample, aggregate
+
+
+@dataclass(frozen=True)
+class ScoredFile:
+    """Per-record results (`id`, `score`, `extracted`, and `error` for unreadable records) and metrics."""
+
+    lines: list[dict[str, Any]]
+    metrics: TaskMetrics
+    problems: list[str] = field(default_factory=list)
+
+
+def read_prediction_records(path: Path) -> tuple[list[Mapping[str, Any] | None], list[str]]:
+    """Records of a JSON list or a JSONL file; an unreadable JSONL line becomes None plus a problem."""
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path} is not valid JSON: {error}") from None
+        records: list[Mapping[str, Any] | None] = [r if isinstance(r, dict) else None for r in data]
+        problems = [f"{path}: item {i} is not an object" for i, r in enumerate(records) if r is None]
+        return records, problems
+    records, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            records.append(None)
+            problems.append(f"{path}:{number}: invalid JSON ({error.msg})")
+            continue
+        if not isinstance(record, dict):
+            records.append(None)
+            problems.append(f"{path}:{number}: not a JSON object")
+            continue
+        records.append(record)
+    return records, problems
+
+
+def prediction_of(task: Task, record: Mapping[str, Any]) -> str | None:
+    """The model text of a record, from the first of the task's prediction fields it has."""
+    for name in task.prediction_fields:
+        if name in record and record[name] is not None:
+            value = record[name]
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
+def score_file(task: Task, path: Path) -> ScoredFile:
+    """Score every record of a predictions file; unreadable records are reported, never fatal."""
+    records, problems = read_prediction_records(path)
+    lines: list[dict[str, Any]] = []
+    scored: list[ScoredSample] = []
+    for index, record in enumerate(records):
+        if record is None:
+            lines.append({"id": None, "score": None, "extracted": None, "error": "unreadable record"})
+            scored.append(ScoredSample(None))
+            continue
+        try:
+            sample = task.sample_from_record(record, path.parent)
+            result = task.score(sample, prediction_of(task, record))
+        except DiffaEvalError as error:
+            problems.append(f"{path}: record {index}: {error}")
+            lines.append({"id": record.get("id"), "score": None, "extracted": None, "error": str(error)})
+            scored.append(ScoredSample(None))
+            continue
+        lines.append({"id": sample.id, "score": result.value, "extracted": result.extracted})
+        scored.append(ScoredSample(result, task.breakdown_labels(sample)))
+    return ScoredFile(lines, aggregate(task.metrics, scored, task.breakdown_fields), problems)

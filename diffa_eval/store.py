@@ -1,0 +1,268 @@
+"""The run directory: manifest.json, samples.jsonl and metrics.json, safe against `kill -9`.
+
+samples.jsonl is append-only: each finished sample's record is written as one line and
+flushed at once. manifest.json and metrics.json are replaced atomically (write, fsync,
+rename). A crash can at worst leave a partial last line in samples.jsonl, which is cut off
+when the run is reopened, so that sample is simply produced again. When a sample is
+recorded more than once (a failed sample retried on resume), the last record wins, and
+`compact` rewrites the file with one record per sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import StoreError
+from .scoring.aggregate import ScoredSample
+from .types import EvalRun, Score, TaskMetrics
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+SAMPLES = "samples.jsonl"
+METRICS = "metrics.json"
+_LOCK = ".lock"
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One line of samples.jsonl: a sample's output, score, timings, or its failure."""
+
+    key: str
+    """Resume key: hash of (model spec, generation config, task name + version, sample id, audio hash)."""
+    sample_id: str
+    prompt: str | None = None
+    output: str | None = None
+    extracted: str | None = None
+    score: float | None = None
+    score_details: Mapping[str, float] = field(default_factory=dict)
+    explanation: str | None = None
+    reference: str | None = None
+    groups: Mapping[str, str] = field(default_factory=dict)
+    generated_tokens: int | None = None
+    forward_passes: int | None = None
+    seconds: float | None = None
+    audio_seconds: float | None = None
+    audio_sha256: str | None = None
+    error: str | None = None
+    error_stage: str | None = None
+    """Where a failure happened: `audio`, `model` or `scoring`."""
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SampleRecord:
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+    def scored(self) -> ScoredSample:
+        """This record as aggregation input; a failed sample has no score."""
+        if self.failed:
+            return ScoredSample(None, self.groups)
+        return ScoredSample(Score(self.score, self.extracted, self.score_details, self.explanation), self.groups)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that readers see either the old or the new content."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        # os.open with mode 0o666 lets the umask decide permissions, as for any new file.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def read_records(path: Path) -> Iterator[SampleRecord]:
+    """Records of a samples.jsonl in file order; a torn last line and unreadable lines are skipped."""
+    if not path.exists():
+        return
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith("\n"):
+                break  # torn write from a crash: the sample will be produced again
+            if not line.strip():
+                continue
+            try:
+                yield SampleRecord.from_dict(json.loads(line))
+            except (ValueError, TypeError) as error:
+                log.warning("%s:%d: skipping unreadable record (%s)", path, number, error)
+
+
+def latest_records(records: Iterable[SampleRecord]) -> dict[str, SampleRecord]:
+    """key -> the last record written for it."""
+    latest: dict[str, SampleRecord] = {}
+    for record in records:
+        latest.pop(record.key, None)  # keep first-seen order stable, value from the last write
+        latest[record.key] = record
+    return latest
+
+
+class RunStore:
+    """Exclusive writer of one run directory; use as a context manager."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock: IO[str] | None = None
+        self._samples: IO[str] | None = None
+
+    @property
+    def samples_path(self) -> Path:
+        return self.directory / SAMPLES
+
+    def __enter__(self) -> RunStore:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._lock = (self.directory / _LOCK).open("a+")
+        except OSError as error:
+            raise StoreError(f"cannot write to run directory {self.directory}: {error.strerror or error}") from None
+        self._acquire_lock()
+        try:
+            self._cut_torn_tail()
+            self._samples = self.samples_path.open("a", encoding="utf-8")
+        except OSError as error:
+            self.close()
+            raise StoreError(f"cannot write {self.samples_path}: {error.strerror or error}") from None
+
+    def _acquire_lock(self) -> None:
+        assert self._lock is not None
+        try:
+            import fcntl
+
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # no advisory locks on this platform
+            return
+        except OSError:
+            self.close()
+            raise StoreError(
+                f"run directory {self.directory} is in use by another diffa-eval process; "
+                "wait for it to finish or use another --output-dir"
+            ) from None
+
+    def _cut_torn_tail(self) -> None:
+        path = self.samples_path
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with path.open("rb+") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) == b"\n":
+                return
+            handle.seek(0)
+            keep = handle.read().rfind(b"\n") + 1
+            handle.truncate(keep)
+            log.warning("%s: removed a partial record left by an interrupted run", path)
+
+    def close(self) -> None:
+        if self._samples is not None:
+            self._samples.close()
+            self._samples = None
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
+
+    def records(self) -> dict[str, SampleRecord]:
+        """key -> latest record."""
+        return latest_records(read_records(self.samples_path))
+
+    def append(self, record: SampleRecord) -> None:
+        """Write one record and flush it to the OS, so that a killed process keeps it."""
+        if self._samples is None:
+            raise StoreError("run store is not open")
+        self._samples.write(record.to_json() + "\n")
+        self._samples.flush()
+
+    def sync(self) -> None:
+        """Ask the OS to put appended records on disk (survives power loss, not just a crash)."""
+        if self._samples is not None:
+            os.fsync(self._samples.fileno())
+
+    def write_manifest(self, run: EvalRun) -> None:
+        atomic_write_text(self.directory / MANIFEST, _json_text(run.to_dict()))
+
+    def write_metrics(self, metrics: TaskMetrics) -> None:
+        atomic_write_text(self.directory / METRICS, _json_text(metrics.to_dict()))
+
+    def compact(self, order: Sequence[str]) -> None:
+        """Rewrite samples.jsonl with one (the latest) record per key: keys in `order` first."""
+        latest = self.records()
+        keys = [key for key in order if key in latest]
+        keys += [key for key in latest if key not in set(order)]
+        text = "".join(latest[key].to_json() + "\n" for key in keys)
+        if self._samples is not None:
+            self._samples.close()
+        atomic_write_text(self.samples_path, text)
+        self._samples = self.samples_path.open("a", encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run directory as reports read it."""
+
+    directory: Path
+    manifest: EvalRun
+    metrics: TaskMetrics | None
+
+    def records(self) -> list[SampleRecord]:
+        return list(latest_records(read_records(self.directory / SAMPLES)).values())
+
+
+def read_run(directory: Path) -> StoredRun:
+    """Read a run directory's manifest and metrics (metrics are None until the run completes)."""
+    try:
+        manifest = EvalRun.from_dict(json.loads((directory / MANIFEST).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise StoreError(f"not a run directory (no {MANIFEST}): {directory}") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise StoreError(f"unreadable {directory / MANIFEST}: {error}") from None
+    metrics_path = directory / METRICS
+    metrics = None
+    if metrics_path.exists():
+        try:
+            metrics = TaskMetrics.from_dict(json.loads(metrics_path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as error:
+            raise StoreError(f"unreadable {metrics_path}: {error}") from None
+    return StoredRun(directory, manifest, metrics)
+
+
+def find_runs(paths: Iterable[Path]) -> list[StoredRun]:
+    """Every run directory at or below the given paths, sorted by path."""
+    found: dict[Path, None] = {}
+    for path in paths:
+        if not path.exists():
+            raise StoreError(f"no such file or directory: {path}")
+        if (path / MANIFEST).exists():
+            found[path] = None
+        elif path.is_dir():
+            for manifest in sorted(path.rglob(MANIFEST)):
+                found[manifest.parent] = None
+    return [read_run(directory) for directory in sorted(found)]

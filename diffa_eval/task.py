@@ -1,0 +1,203 @@
+"""What a benchmark task is, and where tasks come from.
+
+A task is a Python object (a `Task` subclass instance) registered by a task file: the
+built-in ones in the top-level `tasks/` folder, files in folders named by `--tasks-dir` or
+the `DIFFA_EVAL_TASKS_DIR` environment variable, and modules of installed packages that
+declare a `diffa_eval.tasks` entry point. Task files are plain Python files that call
+`register_task`; they must not import torch at module level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, RegistryError
+from .registry import Registry
+from .scoring.metrics import Metric
+from .types import DatasetInfo, GenerationConfig, Sample, Score
+
+TASKS_DIR_ENV = "DIFFA_EVAL_TASKS_DIR"
+DATA_DIR_ENV = "DIFFA_EVAL_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """The samples of one split, in the dataset's order, and where they came from."""
+
+    samples: list[Sample]
+    info: DatasetInfo
+
+
+class Task(ABC):
+    """A benchmark: how to load its samples, prompt a model and score the answers.
+
+    Subclasses set the attributes below (usually in `__init__`) and implement the four
+    abstract methods. Bump `version` whenever the prompt or the scoring changes: the
+    version is part of every sample's resume key and of the run manifest.
+    """
+
+    name: str
+    version: int
+    description: str
+    metrics: tuple[Metric, ...]
+    groups: tuple[str, ...] = ()
+    splits: tuple[str, ...] = ("test", "sample")
+    default_split: str = "test"
+    generation: GenerationConfig = GenerationConfig()
+    breakdown_fields: tuple[str, ...] = ()
+    """Fields of `Sample.fields` by which metrics are also reported, e.g. ("task", "difficulty")."""
+    prediction_fields: tuple[str, ...] = ("prediction",)
+    """Fields that hold a model's text in prediction files given to `diffa-eval score`, by priority."""
+
+    @abstractmethod
+    def load(self, split: str, data_dir: Path | None = None) -> LoadedData:
+        """The samples of `split`, from `data_dir` when it holds the dataset, else from the hub."""
+
+    @abstractmethod
+    def sample_from_record(self, record: Mapping[str, Any], base_dir: Path | None = None) -> Sample:
+        """A Sample from one record in the benchmark's native metadata schema."""
+
+    @abstractmethod
+    def prompt(self, sample: Sample) -> str:
+        """The text instruction given to the model along with the audio."""
+
+    @abstractmethod
+    def score(self, sample: Sample, prediction: str | None) -> Score:
+        """Score one prediction exactly as the official scorer does."""
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics[0].name
+
+    def breakdown_labels(self, sample: Sample) -> dict[str, str]:
+        """The sample's value of each breakdown field that it has."""
+        return {
+            name: str(sample.fields[name])
+            for name in self.breakdown_fields
+            if sample.fields.get(name) is not None
+        }
+
+    def check_split(self, split: str) -> None:
+        if split not in self.splits:
+            raise ConfigError(f"task {self.name!r} has no split {split!r}; its splits: {', '.join(self.splits)}")
+
+
+_loading_origin: ContextVar[str] = ContextVar("_loading_origin", default="builtin")
+
+
+def _accept_task(obj: Any) -> str | None:
+    return None if isinstance(obj, Task) else f"expected a Task instance, got {type(obj).__name__}"
+
+
+def builtin_tasks_dir() -> Path:
+    """The folder of built-in task files: inside the package in a wheel, `tasks/` in a checkout."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_builtin_tasks", package.parent / "tasks"):
+        if candidate.is_dir():
+            return candidate
+    raise RegistryError(f"built-in task folder not found next to {package}")
+
+
+def _discover() -> None:
+    _load_folder(builtin_tasks_dir(), origin_prefix="builtin")
+    for folder in filter(None, os.environ.get(TASKS_DIR_ENV, "").split(os.pathsep)):
+        _load_folder(Path(folder), origin_prefix=TASKS_DIR_ENV)
+
+
+TASKS: Registry[Task] = Registry(
+    "task", entry_point_group="diffa_eval.tasks", discover=_discover, accept=_accept_task
+)
+
+
+def register_task(task: Task) -> Task:
+    """Register a task under its name; called by task files. Returns the task."""
+    if not isinstance(task, Task):
+        raise RegistryError(f"register_task expects a Task, got {type(task).__name__}")
+    TASKS.register(task.name, task, description=task.description, origin=_loading_origin.get(),
+                   tags=task.groups)
+    return task
+
+
+@contextlib.contextmanager
+def _origin(origin: str) -> Iterator[None]:
+    token = _loading_origin.set(origin)
+    try:
+        yield
+    finally:
+        _loading_origin.reset(token)
+
+
+def load_task_file(path: Path, origin_prefix: str = "file") -> None:
+    """Execute one task file so that its `register_task` calls take effect."""
+    path = path.resolve()
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+    module_name = f"_diffa_eval_task_{path.stem}_{digest}"
+    if module_name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise RegistryError(f"cannot load task file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        with _origin(f"{origin_prefix} {path}"):
+            spec.loader.exec_module(module)
+    except RegistryError:
+        raise
+    except Exception as error:
+        del sys.modules[module_name]
+        raise RegistryError(f"task file {path} failed to load: {type(error).__name__}: {error}") from error
+
+
+def _load_folder(folder: Path, origin_prefix: str) -> None:
+    if not folder.is_dir():
+        raise RegistryError(f"task folder does not exist: {folder}")
+    for path in sorted(folder.glob("*.py")):
+        if not path.name.startswith("_"):
+            load_task_file(path, origin_prefix)
+
+
+def add_tasks_dir(folder: Path) -> None:
+    """Load the task files of a user folder (after the built-in ones)."""
+    TASKS.names()  # built-ins first, so that a clash is reported against the user file
+    _load_folder(folder, origin_prefix="--tasks-dir")
+
+
+def task_groups() -> dict[str, list[str]]:
+    """Group name -> names of its tasks, sorted."""
+    groups: dict[str, list[str]] = {}
+    for entry in TASKS.entries():
+        for group in entry.tags:
+            groups.setdefault(group, []).append(entry.name)
+    return groups
+
+
+def resolve_tasks(names: Sequence[str]) -> list[Task]:
+    """Tasks for a list of task and group names, in the order given, without repeats."""
+    groups = task_groups()
+    resolved: list[str] = []
+    for name in names:
+        if name in TASKS:
+            members = [name]
+        elif name in groups:
+            members = groups[name]
+        else:
+            raise TASKS.unknown(name, also=tuple(groups))
+        resolved.extend(member for member in members if member not in resolved)
+    return [TASKS.get(name) for name in resolved]
+
+
+def default_data_dir() -> Path | None:
+    """The data folder named by DIFFA_EVAL_DATA_DIR, if set."""
+    value = os.environ.get(DATA_DIR_ENV)
+    return Path(value).expanduser() if value else None

@@ -1,0 +1,195 @@
+"""Regenerate the bundled `sample` splits under tasks/samples/ (needs espeak-ng on PATH).
+
+The samples are real audio made here: speech synthesized with espeak-ng, and tones, noise,
+clicks and chords synthesized with numpy. They follow the exact layouts of the real
+datasets (MMAU's test-mini JSON + WAV folder, LibriSpeech's speaker/chapter folders with
+FLAC files and .trans.txt), so the same loaders read them.
+
+    python scripts/make_sample_data.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+ROOT = Path(__file__).resolve().parent.parent / "tasks" / "samples"
+NAMESPACE = uuid.UUID("7a0c1f9e-3b52-4d8e-9a61-0d5e2f6b8c41")
+RNG = np.random.default_rng(20261122)
+
+
+def speak(text: str, rate: int, voice: str = "en-us", words_per_minute: int = 165) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "speech.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(path), text], check=True)
+        audio, source_rate = soundfile.read(path, dtype="float32")
+    audio = _trim(audio)
+    return soxr.resample(audio, source_rate, rate) if source_rate != rate else audio
+
+
+def _trim(audio: np.ndarray) -> np.ndarray:
+    loud = np.flatnonzero(np.abs(audio) > 1e-3)
+    return audio[max(loud[0] - 400, 0) : loud[-1] + 400] if loud.size else audio
+
+
+def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    fade = np.minimum(1.0, np.minimum(t, seconds - t) / 0.01)
+    return (amplitude * np.sin(2 * np.pi * freq * t) * fade).astype(np.float32)
+
+
+def silence(seconds: float, rate: int) -> np.ndarray:
+    return np.zeros(int(seconds * rate), dtype=np.float32)
+
+
+def beeps(count: int, rate: int) -> np.ndarray:
+    parts = [silence(0.08, rate)]
+    for _ in range(count):
+        parts += [tone(1000, 0.09, rate), silence(0.09, rate)]
+    return np.concatenate(parts)
+
+
+def chirp(low: float, high: float, seconds: float, rate: int) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    phase = 2 * np.pi * (low * t + (high - low) * t**2 / (2 * seconds))
+    return (0.3 * np.sin(phase)).astype(np.float32)
+
+
+def clicks(bpm: float, seconds: float, rate: int) -> np.ndarray:
+    audio = silence(seconds, rate)
+    for start in np.arange(0, seconds, 60 / bpm):
+        click = tone(2000, 0.02, rate, 0.5)
+        begin = int(start * rate)
+        audio[begin : begin + click.size] += click[: audio.size - begin]
+    return audio
+
+
+def chord(freqs: list[float], seconds: float, rate: int) -> np.ndarray:
+    return np.sum([tone(f, seconds, rate, 0.15) for f in freqs], axis=0).astype(np.float32)
+
+
+def melody(freqs: list[float], rate: int, gains: list[float] | None = None) -> np.ndarray:
+    gains = gains or [0.3] * len(freqs)
+    return np.concatenate([tone(f, 0.16, rate, g) for f, g in zip(freqs, gains)])
+
+
+def mmau_items() -> list[tuple[dict[str, object], np.ndarray, int]]:
+    c4, d4, e4, f4, g4, a4 = 261.63, 293.66, 329.63, 349.23, 392.0, 440.0
+    items = [
+        ("speech", "Information Extraction", "Phonological Sequence Decoding", "easy",
+         "Which word is spoken in the audio?", ["seven", "eleven", "heaven", "oven"], "seven",
+         speak("seven", 11025), 11025),
+        ("speech", "Reasoning", "Counting", "medium",
+         "How many times does the speaker say the word red?", ["Two", "Three", "Four", "Five"], "Three",
+         speak("red, blue, red, green, red", 8000, words_per_minute=210), 8000),
+        ("speech", "Reasoning", "Key highlight Extraction", "medium",
+         "On which day is the meeting, according to the speaker?",
+         ["Monday", "Wednesday", "Friday", "Sunday"], "Friday",
+         speak("The meeting is on Friday.", 11025, voice="en-gb", words_per_minute=190), 11025),
+        ("sound", "Reasoning", "Temporal Event Reasoning", "easy",
+         "How many beeps are heard in the audio?", ["One", "Two", "Three", "Four"], "Three",
+         beeps(3, 8000), 8000),
+        ("sound", "Information Extraction", "Sound-Based Event Recognition", "easy",
+         "Does the pitch of the tone rise or fall?", ["It rises", "It falls"], "It rises",
+         chirp(300, 1200, 0.6, 8000), 8000),
+        ("sound", "Reasoning", "Acoustic Scene Reasoning", "hard",
+         "Which best describes the sound?", ["White noise", "A pure tone", "Silence", "Human speech"],
+         "White noise", (0.1 * RNG.standard_normal(4800)).astype(np.float32),
+         8000),
+        ("music", "Information Extraction", "Harmony and Chord Progressions", "medium",
+         "Is the chord major or minor?", ["Major", "Minor"], "Major",
+         chord([c4, e4, g4], 0.6, 11025), 11025),
+        ("music", "Information Extraction", "Rhythm and Tempo Understanding", "hard",
+         "What is the tempo of the clicks?",
+         ["About 60 beats per minute", "About 120 beats per minute", "About 180 beats per minute",
+          "About 240 beats per minute"], "About 180 beats per minute",
+         clicks(180, 1.4, 8000), 8000),
+        ("music", "Information Extraction", "Melodic Structure Interpretation", "easy",
+         "Is the melody ascending or descending?", ["Ascending", "Descending", "Constant pitch", "Random"],
+         "Ascending", melody([c4, d4, e4, f4, g4], 8000), 8000),
+        ("music", "Reasoning", "Temporal Reasoning", "medium",
+         "Does the music get louder or softer over time?", ["Louder", "Softer", "It stays the same"], "Louder",
+         melody([a4, g4, a4, g4, a4], 8000, gains=[0.04, 0.08, 0.15, 0.25, 0.4]), 8000),
+    ]
+    out = []
+    for task, category, sub_category, difficulty, question, choices, answer, audio, rate in items:
+        item_id = str(uuid.uuid5(NAMESPACE, question))
+        record = {
+            "id": item_id,
+            "audio_id": f"./test-mini-audios/{item_id}.wav",
+            "question": question,
+            "choices": choices,
+            "answer": answer,
+            "dataset": "synthetic",
+            "task": task,
+            "split": "test-mini",
+            "category": category,
+            "sub-category": sub_category,
+            "difficulty": difficulty,
+        }
+        out.append((record, audio, rate))
+    return out
+
+
+def write_mmau() -> None:
+    folder = ROOT / "mmau_test_mini"
+    (folder / "test-mini-audios").mkdir(parents=True, exist_ok=True)
+    records = []
+    for index, (record, audio, rate) in enumerate(mmau_items()):
+        path = folder / str(record["audio_id"])
+        if index == 6:  # one stereo file, as many MMAU clips are
+            audio = np.stack([audio, 0.5 * audio], axis=1)
+        soundfile.write(path, audio, rate, subtype="PCM_16")
+        records.append(record)
+    (folder / "mmau-test-mini.json").write_text(json.dumps(records, indent=4) + "\n")
+
+
+LIBRISPEECH = {
+    "test-clean": (
+        "9101", "48201", "en-us", 185,
+        [
+            "THE CLOCK STRUCK TWENTY THREE TIMES",
+            "MISTER BROWN SAID THE SEA WAS GREY",
+            "SHE DIDN'T KNOW WHERE THE KEYS WERE",
+            "THE COLOUR OF THE BOAT WAS RED",
+            "WE WALKED ONE HUNDRED MILES",
+        ],
+    ),
+    "test-other": (
+        "9205", "51377", "en-gb", 215,
+        [
+            "THE CAPTAIN'S LOG WAS WRITTEN IN INK",
+            "THEY'LL MEET US AT SIX O'CLOCK",
+            "HER NEIGHBOUR GREW FINE ROSES",
+            "NOBODY HEARD THE DOOR OPEN",
+            "IT COST NINETY NINE POUNDS",
+        ],
+    ),
+}
+
+
+def write_librispeech() -> None:
+    for subset, (speaker, chapter, voice, speed, texts) in LIBRISPEECH.items():
+        folder = ROOT / "librispeech" / "LibriSpeech" / subset / speaker / chapter
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for index, text in enumerate(texts):
+            utterance = f"{speaker}-{chapter}-{index:04d}"
+            audio = speak(text.lower(), 16000, voice=voice, words_per_minute=speed)
+            soundfile.write(folder / f"{utterance}.flac", audio, 16000, subtype="PCM_16")
+            lines.append(f"{utterance} {text}")
+        (folder / f"{speaker}-{chapter}.trans.txt").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    write_mmau()
+    write_librispeech()
+    total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
+    print(f"wrote {ROOT} ({total / 1024:.0f} KiB)")

@@ -1,0 +1,123 @@
+"""LibriSpeech test-clean and test-other: English read-speech recognition (Panayotov et al., ICASSP 2015).
+
+Dataset: openslr.org/12 (`LibriSpeech/test-clean/<speaker>/<chapter>/*.flac` + `.trans.txt`),
+hub openslr/librispeech_asr (configs `clean`/`other`, split `test`; 2,620 / 2,939 utterances).
+License: CC BY 4.0.
+
+Metric: corpus WER in percent, as Whisper and the Open ASR Leaderboard compute it: Whisper's
+English text normalizer on reference and hypothesis, items with an empty normalized
+reference dropped, an empty hypothesis counted as all deletions, total edits over total
+reference words. Substitution, deletion and insertion totals are reported with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from diffa_eval.datasources import load_hub_split
+from diffa_eval.errors import DataError
+from diffa_eval.scoring.metrics import CorpusWER
+from diffa_eval.scoring.wer import NORMALIZER, english_normalizer, word_errors
+from diffa_eval.task import LoadedData, Task, register_task
+from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, Sample, Score
+
+HUB_ID = "openslr/librispeech_asr"
+SAMPLE_DIR = Path(__file__).parent / "samples" / "librispeech" / "LibriSpeech"
+
+
+class LibriSpeech(Task):
+    version = 1
+    groups = ("librispeech",)
+    metrics = (CorpusWER(),)
+    generation = GenerationConfig(max_new_tokens=256)
+    prediction_fields = ("prediction", "hypothesis", "response", "pred_text")
+
+    def __init__(self, subset: str) -> None:
+        self.subset = subset
+        self.folder = f"test-{subset}"
+        self.name = f"librispeech_test_{subset}"
+        self.description = f"LibriSpeech {self.folder}: English read speech, corpus WER after Whisper's normalizer."
+
+    def load(self, split: str, data_dir: Path | None = None) -> LoadedData:
+        self.check_split(split)
+        if split == "sample":
+            return self._load_folder(SAMPLE_DIR, source="bundled")
+        for root in (data_dir / "LibriSpeech", data_dir) if data_dir else ():
+            if (root / self.folder).is_dir():
+                return self._load_folder(root, source="local")
+        return self._load_hub()
+
+    def _load_folder(self, root: Path, source: str) -> LoadedData:
+        transcripts = sorted((root / self.folder).glob("*/*/*.trans.txt"))
+        if not transcripts:
+            raise DataError(f"no *.trans.txt files under {root / self.folder}")
+        digest = hashlib.sha256()
+        records = []
+        for transcript in transcripts:
+            content = transcript.read_bytes()
+            digest.update(content)
+            for line in content.decode("utf-8").splitlines():
+                if not line.strip():
+                    continue
+                utterance, _, text = line.partition(" ")
+                speaker, chapter, _ = utterance.split("-", 2)
+                records.append({
+                    "file": str(transcript.parent / f"{utterance}.flac"),
+                    "text": text.strip(),
+                    "speaker_id": int(speaker),
+                    "chapter_id": int(chapter),
+                    "id": utterance,
+                })
+        samples = [self.sample_from_record(record) for record in records]
+        # The revision of a local copy: a hash over its transcripts, in path order.
+        where = f"bundled:librispeech/{self.folder}" if source == "bundled" else str(root / self.folder)
+        info = DatasetInfo(source, where, f"transcripts-sha256:{digest.hexdigest()}")
+        return LoadedData(samples, info)
+
+    def _load_hub(self) -> LoadedData:
+        hint = (
+            f"To run {self.name} offline, download {self.folder}.tar.gz from https://www.openslr.org/12, "
+            "extract it so that <data dir>/LibriSpeech/" + self.folder + "/ exists, and pass --data-dir "
+            "or set DIFFA_EVAL_DATA_DIR. Use --split sample for the bundled offline sample."
+        )
+        dataset, sha = load_hub_split(HUB_ID, "test", config=self.subset, audio_columns=("audio",),
+                                      missing_hint=hint)
+        samples = [self.sample_from_record(row) for row in dataset]
+        return LoadedData(samples, DatasetInfo("hub", f"{HUB_ID}/{self.subset}", sha))
+
+    def sample_from_record(self, record: Mapping[str, Any], base_dir: Path | None = None) -> Sample:
+        try:
+            sample_id = str(record["id"])
+            text = str(record["text"])
+        except KeyError as error:
+            raise DataError(f"LibriSpeech record lacks the field {error}: {dict(record)!r:.200}") from None
+        audio = record.get("audio")
+        if isinstance(audio, Mapping):
+            ref: AudioRef | None = AudioRef.from_hf(audio)
+        elif record.get("file"):
+            path = Path(str(record["file"]))
+            ref = AudioRef(path=str(base_dir / path if base_dir and not path.is_absolute() else path))
+        else:
+            ref = None
+        fields = {key: value for key, value in record.items() if key != "audio"}
+        return Sample(sample_id, ref, text, (), fields)
+
+    def prompt(self, sample: Sample) -> str:
+        return "Transcribe the English speech in the audio. Output only the transcription."
+
+    def score(self, sample: Sample, prediction: str | None) -> Score:
+        if sample.reference is None:
+            raise DataError(f"LibriSpeech item {sample.id} has no reference transcript")
+        normalize = english_normalizer()
+        hypothesis = normalize(prediction or "")
+        errors = word_errors(normalize(sample.reference), hypothesis, normalize=False)
+        if errors is None:
+            return Score(None, explanation=f"reference is empty after the {NORMALIZER} normalizer")
+        return Score(errors.errors / errors.reference_words, extracted=hypothesis, details=errors.as_details())
+
+
+register_task(LibriSpeech("clean"))
+register_task(LibriSpeech("other"))
