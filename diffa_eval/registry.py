@@ -100,6 +100,13 @@ class Registry(Generic[T]):
                 )
             self._entries[name] = Entry(name, target, description, origin, tags)
 
+    def unregister(self, name: str) -> None:
+        """Remove an entry (e.g. one a test registered); unknown names raise UnknownNameError."""
+        with self._lock:
+            if name not in self._entries:
+                raise self.unknown(name)
+            del self._entries[name]
+
     def get(self, name: str) -> T:
         """The target registered under `name`, imported on first use."""
         entry = self.entry(name)

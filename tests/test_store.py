@@ -1,0 +1,92 @@
+"""The run directory survives crashes: atomic files, append-only records, torn-line repair, a lock."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from diffa_eval.errors import StoreError
+from diffa_eval.store import RunStore, SampleRecord, atomic_write_text, read_records
+
+
+def _record(key: str, **fields: object) -> SampleRecord:
+    return SampleRecord(key=key, sample_id=f"id-{key}", **fields)  # type: ignore[arg-type]
+
+
+def test_atomic_write_replaces_the_whole_file_and_leaves_no_temporaries(tmp_path: Path) -> None:
+    target = tmp_path / "manifest.json"
+    atomic_write_text(target, "old")
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+
+
+def test_atomic_write_uses_ordinary_file_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    atomic_write_text(target, "{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_records_are_appended_and_the_latest_per_key_wins(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "run") as store:
+        store.append(_record("a", error="model crashed", error_stage="model"))
+        store.append(_record("b", output="yes", score=1.0))
+        store.append(_record("a", output="no", score=0.0))
+        records = store.records()
+    assert list(records) == ["b", "a"]
+    assert records["a"].output == "no" and not records["a"].failed
+
+
+def test_a_torn_last_line_is_cut_off_on_reopen(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with RunStore(run) as store:
+        store.append(_record("a", output="x", score=1.0))
+    with (run / "samples.jsonl").open("a") as handle:
+        handle.write('{"key": "b", "sample_id": "id-b", "outp')  # a process killed mid-write
+    assert [r.key for r in read_records(run / "samples.jsonl")] == ["a"]
+    with RunStore(run) as store:
+        store.append(_record("c", output="y", score=0.0))
+        assert list(store.records()) == ["a", "c"]
+    lines = (run / "samples.jsonl").read_text().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == ["a", "c"]
+
+
+def test_compact_keeps_one_record_per_key_in_plan_order(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "run") as store:
+        for key in ["c", "a", "b", "a", "z"]:
+            store.append(_record(key, output=key))
+        store.compact(["a", "b", "c"])
+        store.append(_record("d"))
+    keys = [json.loads(line)["key"] for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert keys == ["a", "b", "c", "z", "d"]  # records outside the plan are kept, never dropped
+
+
+def test_only_one_process_may_write_a_run(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "run"), pytest.raises(StoreError, match="in use by another diffa-eval process"):
+        RunStore(tmp_path / "run").open()
+    with RunStore(tmp_path / "run"):  # released on close
+        pass
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_an_unwritable_output_directory_fails_with_a_clear_message(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(StoreError, match="cannot write to run directory"):
+            RunStore(locked / "run").open()
+    finally:
+        locked.chmod(0o700)
+
+
+def test_an_output_path_that_is_a_file_fails_with_a_clear_message(tmp_path: Path) -> None:
+    blocker = tmp_path / "results"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot write to run directory"):
+        RunStore(blocker / "run").open()
