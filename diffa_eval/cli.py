@@ -47,6 +47,13 @@ class ListKind(str, Enum):
     models = "models"
 
 
+def escape(text: str) -> str:
+    """Text shown as is by rich (square brackets are markup otherwise)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
@@ -137,14 +144,14 @@ def run(
 def _summarize(console: Console, outcomes: list[RunOutcome]) -> None:
     for outcome in outcomes:
         if outcome.error:
-            console.print(f"[red]✗ {outcome.model} · {outcome.task}: {outcome.error}[/red]")
+            console.print(f"[red]✗ {escape(outcome.model)} · {outcome.task}: {escape(outcome.error)}[/red]")
             continue
         metrics = outcome.metrics
         failed = metrics.n_failed if metrics else 0
         colour = "yellow" if failed else "green"
         console.print(
-            f"[{colour}]{outcome.model} · {outcome.task} ({outcome.split}): {outcome.generated} generated, "
-            f"{outcome.reused} reused, {failed} failed[/{colour}] → {outcome.run_dir}"
+            f"[{colour}]{escape(outcome.model)} · {outcome.task} ({outcome.split}): {outcome.generated} generated, "
+            f"{outcome.reused} reused, {failed} failed[/{colour}] → {escape(str(outcome.run_dir))}"
         )
 
 
@@ -254,7 +261,7 @@ def score(
     if output is not None:
         atomic_write_text(output, "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in result.lines))
     for problem in result.problems:
-        _console(stderr=True).print(f"[yellow]{problem}[/yellow]")
+        _console(stderr=True).print(f"[yellow]{escape(problem)}[/yellow]", soft_wrap=True, highlight=False)
     if as_json:
         typer.echo(json.dumps(result.metrics.to_dict(), indent=2))
     else:
@@ -313,5 +320,5 @@ def main() -> None:
     try:
         app()
     except DiffaEvalError as error:
-        _console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        _console(stderr=True).print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -1,0 +1,77 @@
+"""`diffa-eval score`: re-score prediction files made elsewhere, with the official field names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from diffa_eval.cli import app
+
+runner = CliRunner()
+
+ITEM = {"question": "Who speaks?", "choices": ["Man", "Woman", "Child", "Robot"], "answer": "Man",
+        "task": "speech", "difficulty": "easy", "sub-category": "Counting", "audio_id": "./a.wav"}
+
+
+def _score(*args: str) -> str:
+    result = runner.invoke(app, ["score", *args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def test_mmau_predictions_under_any_official_field_name(tmp_path: Path) -> None:
+    records = [
+        {**ITEM, "id": "1", "prediction": "Man"},
+        {**ITEM, "id": "2", "model_output": "It is a woman."},
+        {**ITEM, "id": "3", "model_prediction": "A. Man"},
+        {**ITEM, "id": "4"},  # no prediction: the official scorer skips it
+        {**ITEM, "id": "5", "model_output": "B"},
+    ]
+    source = tmp_path / "predictions.json"
+    source.write_text(json.dumps(records))
+    out = tmp_path / "scores.jsonl"
+    metrics = json.loads(_score("mmau_test_mini", str(source), "--output", str(out), "--json"))
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(line["id"], line["score"]) for line in lines] == [("1", 1.0), ("2", 0.0), ("3", 1.0), ("4", None),
+                                                               ("5", 0.0)]
+    assert lines[1]["extracted"] == "It is a woman."
+    assert metrics["metrics"]["accuracy"]["value"] == 50.0
+    assert (metrics["n_samples"], metrics["n_scored"], metrics["n_excluded"]) == (5, 4, 1)
+    assert metrics["breakdowns"]["task"]["speech"]["accuracy"]["n"] == 4
+
+
+def test_jsonl_with_a_broken_line_scores_the_rest(tmp_path: Path) -> None:
+    source = tmp_path / "predictions.jsonl"
+    good = json.dumps({**ITEM, "id": "1", "prediction": "Man"})
+    source.write_text(good + "\n{not json\n" + json.dumps({"id": "2", "prediction": "x"}) + "\n")
+    result = runner.invoke(app, ["score", "mmau_test_mini", str(source), "--json"])
+    assert result.exit_code == 0
+    metrics = json.loads(result.stdout)
+    assert (metrics["n_samples"], metrics["n_scored"], metrics["n_failed"]) == (3, 1, 2)
+    assert "predictions.jsonl:2: invalid JSON" in result.stderr
+    assert "record 2" in result.stderr and "lacks a field" in result.stderr
+
+
+def test_librispeech_corpus_wer_from_predictions(tmp_path: Path) -> None:
+    records = [
+        {"id": "1-1-1", "text": "THE CLOCK STRUCK TWENTY THREE TIMES", "prediction": "The clock struck 23 times."},
+        {"id": "1-1-2", "text": "HELLO THERE", "hypothesis": ""},
+        {"id": "1-1-3", "text": "A B C D", "prediction": "a x c d e"},
+    ]
+    source = tmp_path / "asr.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    metrics = json.loads(_score("librispeech_test_clean", str(source), "--json"))
+    wer = metrics["metrics"]["wer"]
+    assert wer["value"] == 100 * (0 + 2 + 2) / (5 + 2 + 4)
+    assert wer["details"] == {"substitutions": 1.0, "deletions": 2.0, "insertions": 1.0, "hits": 8.0,
+                              "reference_words": 11.0}
+    assert wer["lower_is_better"] is True
+
+
+def test_terminal_summary_without_json(tmp_path: Path) -> None:
+    source = tmp_path / "p.json"
+    source.write_text(json.dumps([{**ITEM, "id": "1", "prediction": "Man"}]))
+    output = _score("mmau_test_mini", str(source))
+    assert "accuracy" in output and "100.00" in output
