@@ -152,10 +152,10 @@ def load_task_file(path: Path, origin_prefix: str = "file") -> None:
     try:
         with _origin(f"{origin_prefix} {path}"):
             spec.loader.exec_module(module)
-    except RegistryError:
-        raise
     except Exception as error:
         del sys.modules[module_name]
+        if isinstance(error, RegistryError):
+            raise
         raise RegistryError(f"task file {path} failed to load: {type(error).__name__}: {error}") from error
 
 
