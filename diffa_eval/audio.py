@@ -120,7 +120,7 @@ def _mono(array: np.ndarray, ref: AudioRef) -> np.ndarray:
         return array
     if array.ndim == 2:
         channel_axis = 0 if array.shape[0] < array.shape[1] else 1
-        return array.mean(axis=channel_axis)
+        return np.asarray(array.mean(axis=channel_axis))
     raise AudioError(f"audio array must be 1-D or 2-D, got shape {array.shape}: {ref.describe()}")
 
 

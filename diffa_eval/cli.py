@@ -45,6 +45,7 @@ class TableFormat(str, Enum):
 class ListKind(str, Enum):
     tasks = "tasks"
     models = "models"
+    scorers = "scorers"
 
 
 def escape(text: str) -> str:
@@ -84,19 +85,30 @@ def _split_list(text: str) -> list[str]:
 
 @app.command()
 def run(
-    models: Annotated[str, typer.Option("--models", "-m", help="Comma-separated model names, NAME or NAME@CHECKPOINT.")],
+    models: Annotated[
+        str, typer.Option("--models", "-m", help="Comma-separated model names, NAME or NAME@CHECKPOINT.")
+    ],
     tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task or group names.")],
-    split: Annotated[Optional[str], typer.Option(help="Split to run (default: each task's test split; 'sample' = bundled offline sample).")] = None,  # noqa: UP045
+    split: Annotated[
+        str | None,
+        typer.Option(help="Split to run (default: each task's test split; 'sample' = bundled offline sample)."),
+    ] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N samples of each task.")] = None,  # noqa: UP045
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per model call.")] = 8,
     seed: Annotated[int, typer.Option(help="Seed for sampling and for the chance baseline.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
     output_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("results/runs"),
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with local dataset copies; also DIFFA_EVAL_DATA_DIR.")] = None,  # noqa: UP045
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder with local dataset copies; also DIFFA_EVAL_DATA_DIR.")
+    ] = None,
     tasks_dir: TasksDirOption = None,
-    max_failures: Annotated[float, typer.Option(min=0.0, max=1.0, help="Exit non-zero when a run's failed fraction exceeds this.")] = 0.0,
+    max_failures: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Exit non-zero when a run's failed fraction exceeds this.")
+    ] = 0.0,
     max_new_tokens: Annotated[Optional[int], typer.Option(min=1, help="Override the tasks' generation length.")] = None,  # noqa: UP045
-    temperature: Annotated[Optional[float], typer.Option(min=0.0, help="Override the sampling temperature (0 = greedy).")] = None,  # noqa: UP045
+    temperature: Annotated[
+        float | None, typer.Option(min=0.0, help="Override the sampling temperature (0 = greedy).")
+    ] = None,
     top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Override nucleus sampling top-p.")] = None,  # noqa: UP045
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
@@ -164,15 +176,15 @@ class _RichProgress:
             MofNCompleteColumn,
             Progress,
             ProgressColumn,
-            Task,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.progress import Task as ProgressTask
         from rich.text import Text
 
         class Speed(ProgressColumn):
-            def render(self, task: Task) -> Text:
+            def render(self, task: ProgressTask) -> Text:
                 speed = task.finished_speed or task.speed
                 return Text("" if speed is None else f"{speed:.1f} samples/s", style="cyan")
 
@@ -208,7 +220,7 @@ def list_entries(
     tasks_dir: TasksDirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List the registered tasks (with their groups) or models (with their backends)."""
+    """List the registered tasks (with their groups), models (with their backends) or scorers."""
     from rich.table import Table
 
     _setup_logging(False)
@@ -218,24 +230,36 @@ def list_entries(
         _load_task_dirs(tasks_dir)
         tasks = [TASKS.get(name) for name in TASKS.names()]
         rows = [
-            {"name": t.name, "groups": list(t.groups), "splits": list(t.splits), "version": t.version,
-             "metric": t.primary_metric, "description": t.description}
+            {
+                "name": t.name,
+                "groups": list(t.groups),
+                "splits": list(t.splits),
+                "version": t.version,
+                "metric": t.primary_metric,
+                "description": t.description,
+            }
             for t in tasks
         ]
-        columns = ["name", "groups", "splits", "version", "metric", "description"]
-    else:
+        columns = ["name", "groups", "metric", "description"]
+    elif kind is ListKind.models:
         from .models import MODELS
 
         rows = [{"name": e.name, "backends": list(e.tags), "description": e.description} for e in MODELS.entries()]
         columns = ["name", "backends", "description"]
+    else:
+        from .scoring.scorers import SCORERS
+
+        rows = [{"name": e.name, "description": e.description} for e in SCORERS.entries()]
+        columns = ["name", "description"]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title=f"diffa-eval {kind.value}")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column == "name")
     for row in rows:
-        table.add_row(*(", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in row.values()))
+        cells = (row[column] for column in columns)
+        table.add_row(*(", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in cells))
     _console().print(table)
 
 

@@ -76,6 +76,7 @@ def load_hub_split(
             dataset = dataset.cast_column(column, Audio(decode=False))
     except Exception as error:
         where = f"{repo_id}" + (f" ({config})" if config else "") + f", split {split}"
-        raise DataError(f"could not load {where} from the hub: {type(error).__name__}: {error}. "
-                        f"{missing_hint}".strip()) from None
+        raise DataError(
+            f"could not load {where} from the hub: {type(error).__name__}: {error}. {missing_hint}".strip()
+        ) from None
     return dataset, sha

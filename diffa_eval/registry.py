@@ -95,9 +95,7 @@ class Registry(Generic[T]):
         with self._lock:
             existing = self._entries.get(name)
             if existing is not None:
-                raise RegistryError(
-                    f"{self.kind} {name!r} is registered twice: by {existing.origin} and by {origin}"
-                )
+                raise RegistryError(f"{self.kind} {name!r} is registered twice: by {existing.origin} and by {origin}")
             self._entries[name] = Entry(name, target, description, origin, tags)
 
     def unregister(self, name: str) -> None:

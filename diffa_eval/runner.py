@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
@@ -148,17 +147,24 @@ def source_git_sha() -> str | None:
     if not (root / ".git").exists():
         return None
     try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{sha}-dirty" if dirty else sha
 
 
-def resume_key(spec: ModelSpec, generation: GenerationConfig, task: Task, sample_id: str,
-               audio_sha256: str | None) -> str:
+def resume_key(
+    spec: ModelSpec, generation: GenerationConfig, task: Task, sample_id: str, audio_sha256: str | None
+) -> str:
     """The content hash under which a sample's result is stored."""
     return stable_hash([str(spec), generation.to_dict(), task.name, task.version, sample_id, audio_sha256])
 
@@ -245,7 +251,7 @@ class Runner:
         directory = run_directory(self.options.output_dir, spec, task, split, run_id)
         plan = [
             _PlannedSample(s, resume_key(spec, generation, task, s.id, p.sha256 if p else None), p, e)
-            for s, (p, e) in zip(loaded.samples, probes)
+            for s, (p, e) in zip(loaded.samples, probes, strict=True)
         ]
         with RunStore(directory) as store:
             manifest = EvalRun(
@@ -353,7 +359,7 @@ class Runner:
             )
             ready.append((planned, result, request))
         outputs = _generate_isolated(adapter, [r for _, _, r in ready], generation)
-        for (planned, decoded_audio, request), output in zip(ready, outputs):
+        for (planned, decoded_audio, request), output in zip(ready, outputs, strict=True):
             records.append(_record(task, planned, request.prompt, decoded_audio, output))
         return records
 
@@ -438,4 +444,3 @@ def evaluate(
 ) -> list[RunOutcome]:
     """Run every model on every task and return one outcome per pair."""
     return Runner(options or RunOptions(), progress).run(models, tasks)
-

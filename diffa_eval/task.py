@@ -24,6 +24,7 @@ from typing import Any
 from .errors import ConfigError, RegistryError
 from .registry import Registry
 from .scoring.metrics import Metric
+from .scoring.scorers import Scorer
 from .types import DatasetInfo, GenerationConfig, Sample, Score
 
 TASKS_DIR_ENV = "DIFFA_EVAL_TASKS_DIR"
@@ -41,14 +42,16 @@ class LoadedData:
 class Task(ABC):
     """A benchmark: how to load its samples, prompt a model and score the answers.
 
-    Subclasses set the attributes below (usually in `__init__`) and implement the four
-    abstract methods. Bump `version` whenever the prompt or the scoring changes: the
+    Subclasses set the attributes below (class attributes, or in `__init__` for a family of
+    tasks) and implement the three abstract methods. Bump `version` whenever the prompt or the scoring changes: the
     version is part of every sample's resume key and of the run manifest.
     """
 
     name: str
     version: int
     description: str
+    scorer: Scorer
+    """The official scoring rule, usually one of `SCORERS`."""
     metrics: tuple[Metric, ...]
     groups: tuple[str, ...] = ()
     splits: tuple[str, ...] = ("test", "sample")
@@ -71,9 +74,9 @@ class Task(ABC):
     def prompt(self, sample: Sample) -> str:
         """The text instruction given to the model along with the audio."""
 
-    @abstractmethod
     def score(self, sample: Sample, prediction: str | None) -> Score:
         """Score one prediction exactly as the official scorer does."""
+        return self.scorer(sample, prediction)
 
     @property
     def primary_metric(self) -> str:
@@ -81,11 +84,7 @@ class Task(ABC):
 
     def breakdown_labels(self, sample: Sample) -> dict[str, str]:
         """The sample's value of each breakdown field that it has."""
-        return {
-            name: str(sample.fields[name])
-            for name in self.breakdown_fields
-            if sample.fields.get(name) is not None
-        }
+        return {name: str(sample.fields[name]) for name in self.breakdown_fields if sample.fields.get(name) is not None}
 
     def check_split(self, split: str) -> None:
         if split not in self.splits:
@@ -114,17 +113,14 @@ def _discover() -> None:
         _load_folder(Path(folder), origin_prefix=TASKS_DIR_ENV)
 
 
-TASKS: Registry[Task] = Registry(
-    "task", entry_point_group="diffa_eval.tasks", discover=_discover, accept=_accept_task
-)
+TASKS: Registry[Task] = Registry("task", entry_point_group="diffa_eval.tasks", discover=_discover, accept=_accept_task)
 
 
 def register_task(task: Task) -> Task:
     """Register a task under its name; called by task files. Returns the task."""
     if not isinstance(task, Task):
         raise RegistryError(f"register_task expects a Task, got {type(task).__name__}")
-    TASKS.register(task.name, task, description=task.description, origin=_loading_origin.get(),
-                   tags=task.groups)
+    TASKS.register(task.name, task, description=task.description, origin=_loading_origin.get(), tags=task.groups)
     return task
 
 

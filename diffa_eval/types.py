@@ -303,8 +303,7 @@ class TaskMetrics:
             "metrics": {name: value.to_dict() for name, value in self.metrics.items()},
             "breakdowns": {
                 group: {
-                    label: {name: value.to_dict() for name, value in values.items()}
-                    for label, values in labels.items()
+                    label: {name: value.to_dict() for name, value in values.items()} for label, values in labels.items()
                 }
                 for group, labels in self.breakdowns.items()
             },

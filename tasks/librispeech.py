@@ -20,9 +20,9 @@ from typing import Any
 from diffa_eval.datasources import load_hub_split
 from diffa_eval.errors import DataError
 from diffa_eval.scoring.metrics import CorpusWER
-from diffa_eval.scoring.wer import NORMALIZER, english_normalizer, word_errors
+from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.task import LoadedData, Task, register_task
-from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, Sample, Score
+from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, Sample
 
 HUB_ID = "openslr/librispeech_asr"
 SAMPLE_DIR = Path(__file__).parent / "samples" / "librispeech" / "LibriSpeech"
@@ -31,6 +31,7 @@ SAMPLE_DIR = Path(__file__).parent / "samples" / "librispeech" / "LibriSpeech"
 class LibriSpeech(Task):
     version = 1
     groups = ("librispeech",)
+    scorer = SCORERS.get("whisper_wer")
     metrics = (CorpusWER(),)
     generation = GenerationConfig(max_new_tokens=256)
     prediction_fields = ("prediction", "hypothesis", "response", "pred_text")
@@ -64,13 +65,15 @@ class LibriSpeech(Task):
                     continue
                 utterance, _, text = line.partition(" ")
                 speaker, chapter, _ = utterance.split("-", 2)
-                records.append({
-                    "file": str(transcript.parent / f"{utterance}.flac"),
-                    "text": text.strip(),
-                    "speaker_id": int(speaker),
-                    "chapter_id": int(chapter),
-                    "id": utterance,
-                })
+                records.append(
+                    {
+                        "file": str(transcript.parent / f"{utterance}.flac"),
+                        "text": text.strip(),
+                        "speaker_id": int(speaker),
+                        "chapter_id": int(chapter),
+                        "id": utterance,
+                    }
+                )
         samples = [self.sample_from_record(record) for record in records]
         # The revision of a local copy: a hash over its transcripts, in path order.
         where = f"bundled:librispeech/{self.folder}" if source == "bundled" else str(root / self.folder)
@@ -83,8 +86,7 @@ class LibriSpeech(Task):
             "extract it so that <data dir>/LibriSpeech/" + self.folder + "/ exists, and pass --data-dir "
             "or set DIFFA_EVAL_DATA_DIR. Use --split sample for the bundled offline sample."
         )
-        dataset, sha = load_hub_split(HUB_ID, "test", config=self.subset, audio_columns=("audio",),
-                                      missing_hint=hint)
+        dataset, sha = load_hub_split(HUB_ID, "test", config=self.subset, audio_columns=("audio",), missing_hint=hint)
         samples = [self.sample_from_record(row) for row in dataset]
         return LoadedData(samples, DatasetInfo("hub", f"{HUB_ID}/{self.subset}", sha))
 
@@ -107,16 +109,6 @@ class LibriSpeech(Task):
 
     def prompt(self, sample: Sample) -> str:
         return "Transcribe the English speech in the audio. Output only the transcription."
-
-    def score(self, sample: Sample, prediction: str | None) -> Score:
-        if sample.reference is None:
-            raise DataError(f"LibriSpeech item {sample.id} has no reference transcript")
-        normalize = english_normalizer()
-        hypothesis = normalize(prediction or "")
-        errors = word_errors(normalize(sample.reference), hypothesis, normalize=False)
-        if errors is None:
-            return Score(None, explanation=f"reference is empty after the {NORMALIZER} normalizer")
-        return Score(errors.errors / errors.reference_words, extracted=hypothesis, details=errors.as_details())
 
 
 register_task(LibriSpeech("clean"))

@@ -23,10 +23,10 @@ from typing import Any
 
 from diffa_eval.datasources import load_hub_split, read_json_records
 from diffa_eval.errors import DataError
-from diffa_eval.scoring.choice import token_set_match
 from diffa_eval.scoring.metrics import Accuracy
+from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.task import LoadedData, Task, register_task
-from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, Sample, Score
+from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, Sample
 
 HUB_ID = "gamma-lab-umd/MMAU-test-mini"
 METADATA = "mmau-test-mini.json"
@@ -51,6 +51,7 @@ class MMAUTestMini(Task):
     version = 1
     description = "MMAU test-mini (v05.15.25): 1,000 sound/music/speech multiple-choice items, official string match."
     groups = ("mmau",)
+    scorer = SCORERS.get("choice_text_match")
     metrics = (Accuracy(),)
     generation = GenerationConfig(max_new_tokens=64)
     breakdown_fields = ("task", "difficulty", "sub-category")
@@ -98,14 +99,6 @@ class MMAUTestMini(Task):
     def prompt(self, sample: Sample) -> str:
         question = str(sample.fields.get("question", "")).strip()
         return f"{question}\nSelect one option from the provided choices:\n" + "\n".join(sample.choices)
-
-    def score(self, sample: Sample, prediction: str | None) -> Score:
-        if sample.reference is None:
-            raise DataError(f"MMAU item {sample.id} has no answer to score against")
-        if prediction is None:
-            return Score(None, explanation="no prediction: the official scorer skips the record")
-        correct = token_set_match(prediction, sample.reference, sample.choices)
-        return Score(float(correct), extracted=prediction)
 
 
 def _official_record(row: Mapping[str, Any]) -> dict[str, Any]:

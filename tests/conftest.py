@@ -10,16 +10,16 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.pop("DIFFA_EVAL_DATA_DIR", None)
 os.environ.pop("DIFFA_EVAL_TASKS_DIR", None)
 
-from collections.abc import Iterator, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import soundfile  # noqa: E402
+import numpy as np
+import pytest
+import soundfile
 
-from diffa_eval.models import MODELS  # noqa: E402
-from diffa_eval.models.base import GenerationRequest  # noqa: E402
-from diffa_eval.types import GenerationConfig, ModelOutput, ModelSpec  # noqa: E402
+from diffa_eval.models import MODELS
+from diffa_eval.models.base import GenerationRequest
+from diffa_eval.types import GenerationConfig, ModelOutput, ModelSpec
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

@@ -48,9 +48,24 @@ def test_list_models_shows_descriptions_and_backends() -> None:
     assert "oracle" in rows
 
 
+def test_list_scorers_names_the_official_rules() -> None:
+    rows = {row["name"]: row for row in json.loads(_invoke("list", "scorers", "--json"))}
+    assert {"choice_text_match", "whisper_wer"} <= set(rows)
+
+
 def test_run_prints_a_leaderboard_and_a_rerun_is_free(tmp_path: Path) -> None:
-    args = ["run", "--models", "chance,oracle", "--tasks", "mmau_test_mini,librispeech_test_clean",
-            "--split", "sample", "--output-dir", str(tmp_path), "--quiet"]
+    args = [
+        "run",
+        "--models",
+        "chance,oracle",
+        "--tasks",
+        "mmau_test_mini,librispeech_test_clean",
+        "--split",
+        "sample",
+        "--output-dir",
+        str(tmp_path),
+        "--quiet",
+    ]
     first = _invoke(*args)
     assert "leaderboard" in first and "100.00" in first and "0.00" in first
     assert "oracle · mmau_test_mini (sample): 10 generated, 0 reused, 0 failed" in first
@@ -61,30 +76,81 @@ def test_run_prints_a_leaderboard_and_a_rerun_is_free(tmp_path: Path) -> None:
 def test_run_exits_non_zero_when_too_many_samples_fail(tmp_path: Path) -> None:
     folder = tmp_path / "data" / "MMAU"
     folder.mkdir(parents=True)
-    record = {"id": "gone", "audio_id": "./test-mini-audios/gone.wav", "question": "Which?", "choices": ["A", "B"],
-              "answer": "A", "task": "sound", "difficulty": "easy", "sub-category": "Counting"}
+    record = {
+        "id": "gone",
+        "audio_id": "./test-mini-audios/gone.wav",
+        "question": "Which?",
+        "choices": ["A", "B"],
+        "answer": "A",
+        "task": "sound",
+        "difficulty": "easy",
+        "sub-category": "Counting",
+    }
     (folder / "mmau-test-mini.json").write_text(json.dumps([record]))
-    result = runner.invoke(app, ["run", "-m", "oracle", "-t", "mmau_test_mini", "--data-dir", str(tmp_path / "data"),
-                                 "--output-dir", str(tmp_path / "runs"), "-q"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "-m",
+            "oracle",
+            "-t",
+            "mmau_test_mini",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "-q",
+        ],
+    )
     assert result.exit_code == 1
     assert "exceeded --max-failures" in result.output
-    tolerant = runner.invoke(app, ["run", "-m", "oracle", "-t", "mmau_test_mini", "--data-dir",
-                                   str(tmp_path / "data"), "--output-dir", str(tmp_path / "runs"), "-q",
-                                   "--max-failures", "1.0"])
+    tolerant = runner.invoke(
+        app,
+        [
+            "run",
+            "-m",
+            "oracle",
+            "-t",
+            "mmau_test_mini",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "-q",
+            "--max-failures",
+            "1.0",
+        ],
+    )
     assert tolerant.exit_code == 0
 
 
 def test_errors_print_one_clear_line(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "diffa_eval", "run", "-m", "chance", "-t", "mmau_tset_mini",
-                           "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "diffa_eval",
+            "run",
+            "-m",
+            "chance",
+            "-t",
+            "mmau_tset_mini",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "unknown task 'mmau_tset_mini'. Did you mean 'mmau_test_mini'?" in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
 
 
 def test_table_formats(tmp_path: Path) -> None:
-    _invoke("run", "-m", "chance,oracle", "-t", "mmau_test_mini", "--split", "sample", "--output-dir",
-            str(tmp_path), "-q")
+    _invoke(
+        "run", "-m", "chance,oracle", "-t", "mmau_test_mini", "--split", "sample", "--output-dir", str(tmp_path), "-q"
+    )
     markdown = _invoke("table", str(tmp_path), "--format", "markdown")
     assert markdown.splitlines()[0] == "| model | mmau_test_mini (sample) accuracy ↑ |"
     assert "| oracle | 100.00 |" in markdown

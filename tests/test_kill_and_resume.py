@@ -74,8 +74,23 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
 
 
 def _command(output: Path) -> list[str]:
-    return [sys.executable, "-m", "diffa_eval", "run", "--models", "slow", "--tasks", TASKS, "--split", "sample",
-            "--batch-size", "1", "--output-dir", str(output), "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "diffa_eval",
+        "run",
+        "--models",
+        "slow",
+        "--tasks",
+        TASKS,
+        "--split",
+        "sample",
+        "--batch-size",
+        "1",
+        "--output-dir",
+        str(output),
+        "--quiet",
+    ]
 
 
 def _records(output: Path) -> dict[str, list[dict[str, object]]]:
@@ -107,8 +122,9 @@ def test_sigkill_at_several_points_then_resume_loses_and_repeats_nothing(
     output = tmp_path / "interrupted"
     kills = 0
     for kill_after in (1, 4, 7, 11):
-        process = subprocess.Popen(_command(output), env=plugin_env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            _command(output), env=plugin_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 60
         while process.poll() is None and _written(output) < kill_after and time.monotonic() < deadline:
             time.sleep(0.01)

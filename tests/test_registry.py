@@ -54,7 +54,7 @@ def test_lazy_entries_are_validated_when_resolved(tmp_path: Path, monkeypatch: p
 def test_malformed_lazy_paths_are_rejected() -> None:
     registry: Registry[int] = Registry("value")
     registry.register("broken", "no_colon_here")
-    with pytest.raises(RegistryError, match="package.module:attribute"):
+    with pytest.raises(RegistryError, match=r"package\.module:attribute"):
         registry.get("broken")
 
 
@@ -66,12 +66,15 @@ def _fake_distribution(root: Path, group: str, lines: list[str]) -> None:
 
 
 def test_plugins_register_through_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "fakeplugin_module.py").write_text(textwrap.dedent('''
+    (tmp_path / "fakeplugin_module.py").write_text(
+        textwrap.dedent('''
         def fancy(spec, device):
             """A fancy plugin model."""
-    '''))
-    _fake_distribution(tmp_path, "test.registry.plugins", ["fancy = fakeplugin_module:fancy",
-                                                            "missing = fakeplugin_module:nope"])
+    ''')
+    )
+    _fake_distribution(
+        tmp_path, "test.registry.plugins", ["fancy = fakeplugin_module:fancy", "missing = fakeplugin_module:nope"]
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry: Registry[object] = Registry("model", entry_point_group="test.registry.plugins")
     registry.register("builtin", object())

@@ -47,11 +47,21 @@ def _mmau_folder(root: Path, items: list[tuple[str, str | None]]) -> Path:
         elif kind == "nan":
             path.parent.mkdir(parents=True, exist_ok=True)
             soundfile.write(path, np.full(800, np.nan, dtype=np.float32), 16_000, subtype="FLOAT")
-        records.append({
-            "id": item_id, "audio_id": f"./test-mini-audios/{item_id}.wav", "question": "Which?",
-            "choices": ["Yes", "No"], "answer": "Yes", "dataset": "synthetic", "task": "sound",
-            "split": "test-mini", "category": "Reasoning", "sub-category": "Counting", "difficulty": "easy",
-        })
+        records.append(
+            {
+                "id": item_id,
+                "audio_id": f"./test-mini-audios/{item_id}.wav",
+                "question": "Which?",
+                "choices": ["Yes", "No"],
+                "answer": "Yes",
+                "dataset": "synthetic",
+                "task": "sound",
+                "split": "test-mini",
+                "category": "Reasoning",
+                "sub-category": "Counting",
+                "difficulty": "easy",
+            }
+        )
     (folder / "mmau-test-mini.json").write_text(json.dumps(records))
     return root
 
@@ -81,7 +91,8 @@ def test_resume_does_not_depend_on_batch_size(tmp_path: Path, recording_model) -
     fresh = evaluate([ModelSpec(name)], task, _options(tmp_path / "fresh", batch_size=10))[0]
     strip = ("seconds",)
     assert [{k: v for k, v in r.items() if k not in strip} for r in _lines(resumed.run_dir)] == [  # type: ignore[arg-type]
-        {k: v for k, v in r.items() if k not in strip} for r in _lines(fresh.run_dir)  # type: ignore[arg-type]
+        {k: v for k, v in r.items() if k not in strip}
+        for r in _lines(fresh.run_dir)  # type: ignore[arg-type]
     ]
 
 
@@ -96,8 +107,9 @@ def test_samples_are_batched_by_audio_length(tmp_path: Path, recording_model) ->
 
 def test_bad_audio_is_recorded_per_sample_and_everything_else_runs(tmp_path: Path, recording_model) -> None:  # type: ignore[no-untyped-def]
     name, calls, _ = recording_model
-    data = _mmau_folder(tmp_path / "data", [("ok-1", "good"), ("gone", "missing"), ("bad", "corrupt"),
-                                            ("nan", "nan"), ("ok-2", "long")])
+    data = _mmau_folder(
+        tmp_path / "data", [("ok-1", "good"), ("gone", "missing"), ("bad", "corrupt"), ("nan", "nan"), ("ok-2", "long")]
+    )
     outcome = evaluate([ModelSpec(name)], [TASKS.get(MMAU)], _options(tmp_path, split="test", data_dir=data))[0]
     assert outcome.metrics is not None
     assert (outcome.metrics.n_scored, outcome.metrics.n_failed) == (2, 3)
@@ -158,8 +170,7 @@ def test_unknown_models_fail_before_any_work(tmp_path: Path) -> None:
 
 
 def test_missing_data_is_reported_with_what_to_download(tmp_path: Path) -> None:
-    outcome = evaluate([ModelSpec("chance")], [TASKS.get(MMAU)], _options(tmp_path, split="test",
-                                                                           data_dir=tmp_path))[0]
+    outcome = evaluate([ModelSpec("chance")], [TASKS.get(MMAU)], _options(tmp_path, split="test", data_dir=tmp_path))[0]
     assert outcome.error is not None
     assert "mmau-test-mini.json" in outcome.error and "--split sample" in outcome.error
 

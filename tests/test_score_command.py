@@ -11,8 +11,15 @@ from diffa_eval.cli import app
 
 runner = CliRunner()
 
-ITEM = {"question": "Who speaks?", "choices": ["Man", "Woman", "Child", "Robot"], "answer": "Man",
-        "task": "speech", "difficulty": "easy", "sub-category": "Counting", "audio_id": "./a.wav"}
+ITEM = {
+    "question": "Who speaks?",
+    "choices": ["Man", "Woman", "Child", "Robot"],
+    "answer": "Man",
+    "task": "speech",
+    "difficulty": "easy",
+    "sub-category": "Counting",
+    "audio_id": "./a.wav",
+}
 
 
 def _score(*args: str) -> str:
@@ -34,8 +41,13 @@ def test_mmau_predictions_under_any_official_field_name(tmp_path: Path) -> None:
     out = tmp_path / "scores.jsonl"
     metrics = json.loads(_score("mmau_test_mini", str(source), "--output", str(out), "--json"))
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(line["id"], line["score"]) for line in lines] == [("1", 1.0), ("2", 0.0), ("3", 1.0), ("4", None),
-                                                               ("5", 0.0)]
+    assert [(line["id"], line["score"]) for line in lines] == [
+        ("1", 1.0),
+        ("2", 0.0),
+        ("3", 1.0),
+        ("4", None),
+        ("5", 0.0),
+    ]
     assert lines[1]["extracted"] == "It is a woman."
     assert metrics["metrics"]["accuracy"]["value"] == 50.0
     assert (metrics["n_samples"], metrics["n_scored"], metrics["n_excluded"]) == (5, 4, 1)
@@ -65,8 +77,13 @@ def test_librispeech_corpus_wer_from_predictions(tmp_path: Path) -> None:
     metrics = json.loads(_score("librispeech_test_clean", str(source), "--json"))
     wer = metrics["metrics"]["wer"]
     assert wer["value"] == 100 * (0 + 2 + 2) / (5 + 2 + 4)
-    assert wer["details"] == {"substitutions": 1.0, "deletions": 2.0, "insertions": 1.0, "hits": 8.0,
-                              "reference_words": 11.0}
+    assert wer["details"] == {
+        "substitutions": 1.0,
+        "deletions": 2.0,
+        "insertions": 1.0,
+        "hits": 8.0,
+        "reference_words": 11.0,
+    }
     assert wer["lower_is_better"] is True
 
 

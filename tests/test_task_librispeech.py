@@ -36,8 +36,14 @@ def test_a_local_copy_is_found_under_the_data_dir(tmp_path: Path) -> None:
 
 def test_hub_records_keep_their_audio_bytes() -> None:
     task: Any = TASKS.get("librispeech_test_clean")
-    record = {"file": "1-2-3.flac", "audio": {"path": "1-2-3.flac", "bytes": b"fLaC"}, "text": "HI",
-              "speaker_id": 1, "chapter_id": 2, "id": "1-2-3"}
+    record = {
+        "file": "1-2-3.flac",
+        "audio": {"path": "1-2-3.flac", "bytes": b"fLaC"},
+        "text": "HI",
+        "speaker_id": 1,
+        "chapter_id": 2,
+        "id": "1-2-3",
+    }
     sample = task.sample_from_record(record)
     assert sample.audio.data == b"fLaC" and "audio" not in sample.fields
 

@@ -12,8 +12,19 @@ import pytest
 from diffa_eval.task import TASKS
 from diffa_eval.types import Sample
 
-OFFICIAL_FIELDS = {"id", "audio_id", "question", "choices", "answer", "dataset", "task", "split", "category",
-                   "sub-category", "difficulty"}
+OFFICIAL_FIELDS = {
+    "id",
+    "audio_id",
+    "question",
+    "choices",
+    "answer",
+    "dataset",
+    "task",
+    "split",
+    "category",
+    "sub-category",
+    "difficulty",
+}
 
 
 @pytest.fixture
@@ -50,9 +61,17 @@ def test_hub_rows_are_mapped_to_the_official_schema(task: Any, monkeypatch: pyte
         "instruction": "Identify the source of the speaking voice.",
         "choices": ["(A) Man", "(B) Woman", "(C) Child", "(D) Robot"],
         "answer": "(A) Man",
-        "other_attributes": json.dumps({"id": "3fe64f3d", "dataset": "AudioSet", "task": "sound",
-                                        "split": "test-mini", "category": "Reasoning",
-                                        "sub-category": "Acoustic Source Inference", "difficulty": "medium"}),
+        "other_attributes": json.dumps(
+            {
+                "id": "3fe64f3d",
+                "dataset": "AudioSet",
+                "task": "sound",
+                "split": "test-mini",
+                "category": "Reasoning",
+                "sub-category": "Acoustic Source Inference",
+                "difficulty": "medium",
+            }
+        ),
     }
     monkeypatch.setattr(module, "load_hub_split", lambda *args, **kwargs: ([row], "ccd9696" + "0" * 33))
     loaded = task.load("test")
@@ -61,8 +80,11 @@ def test_hub_rows_are_mapped_to_the_official_schema(task: Any, monkeypatch: pyte
     assert sample.fields["question"] == "Identify the source of the speaking voice."
     assert sample.audio.data == b"RIFF"
     assert (loaded.info.source, loaded.info.label_version) == ("hub", "MMAU-v05.15.25")
-    assert task.breakdown_labels(sample) == {"task": "sound", "difficulty": "medium",
-                                             "sub-category": "Acoustic Source Inference"}
+    assert task.breakdown_labels(sample) == {
+        "task": "sound",
+        "difficulty": "medium",
+        "sub-category": "Acoustic Source Inference",
+    }
 
 
 def test_the_prompt_lists_the_options_as_text(task: Any) -> None:

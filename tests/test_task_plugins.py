@@ -84,7 +84,9 @@ def test_a_task_name_registered_twice_names_both_files(task_folder: Path, tmp_pa
     clash = tmp_path / "clash"
     clash.mkdir()
     (clash / "again.py").write_text((task_folder / "beeps.py").read_text())
-    with pytest.raises(RegistryError, match=r"registered twice: by --tasks-dir .*beeps.py and by --tasks-dir .*again.py"):
+    with pytest.raises(
+        RegistryError, match=r"registered twice: by --tasks-dir .*beeps.py and by --tasks-dir .*again.py"
+    ):
         add_tasks_dir(clash)
 
 
@@ -97,17 +99,28 @@ def test_a_broken_task_file_is_reported_with_its_path(tmp_path: Path) -> None:
 def test_the_environment_variable_and_entry_points_add_tasks(task_folder: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "plugintasks-1.0.dist-info").mkdir(parents=True)
-    (site / "plugintasks-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: plugintasks\n"
-                                                                  "Version: 1.0\n")
+    (site / "plugintasks-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: plugintasks\nVersion: 1.0\n"
+    )
     (site / "plugintasks-1.0.dist-info" / "entry_points.txt").write_text("[diffa_eval.tasks]\nextra = plugtask\n")
     (site / "plugtask.py").write_text(
-        (task_folder / "beeps.py").read_text().replace('name = "beeps_', 'name = "plugged_')
-        .replace('HERE = Path(__file__).parent', f'HERE = Path({str(task_folder)!r})')
+        (task_folder / "beeps.py")
+        .read_text()
+        .replace('name = "beeps_', 'name = "plugged_')
+        .replace("HERE = Path(__file__).parent", f"HERE = Path({str(task_folder)!r})")
     )
-    env = {**os.environ, "DIFFA_EVAL_TASKS_DIR": str(task_folder),
-           "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "diffa_eval", "list", "tasks", "--json"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "DIFFA_EVAL_TASKS_DIR": str(task_folder),
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "diffa_eval", "list", "tasks", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     names = {row["name"] for row in json.loads(done.stdout)}
     assert any(n.startswith("beeps_") for n in names)
     assert any(n.startswith("plugged_") for n in names)

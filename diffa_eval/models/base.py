@@ -43,8 +43,7 @@ class ModelAdapter(Protocol):
         """Facts recorded in the run manifest: checkpoint ids, dtype, device name, ..."""
         ...
 
-    def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
-        ...
+    def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]: ...
 
     def close(self) -> None:
         """Release weights and device memory."""

@@ -32,7 +32,7 @@ class _Baseline(ABC):
     def info(self) -> Mapping[str, Any]:
         return {"kind": "baseline"}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - no weights to release
         pass
 
     @abstractmethod
@@ -44,9 +44,7 @@ class _Baseline(ABC):
         for request in requests:
             start = time.perf_counter()
             output = self.answer(request, config)
-            outputs.append(
-                ModelOutput(output.text, 0, 0, time.perf_counter() - start, output.error)
-            )
+            outputs.append(ModelOutput(output.text, 0, 0, time.perf_counter() - start, output.error))
         return outputs
 
 

@@ -59,22 +59,24 @@ def runs_frame(runs: Sequence[StoredRun]) -> pd.DataFrame:
         if run.metrics is None:
             continue
         for name, value in run.metrics.metrics.items():
-            rows.append({
-                "model": run.manifest.model,
-                "task": run.manifest.task,
-                "split": run.manifest.split,
-                "metric": name,
-                "primary": name == run.metrics.primary_metric,
-                "value": value.value,
-                "ci_low": value.ci_low,
-                "ci_high": value.ci_high,
-                "n": value.n,
-                "lower_is_better": value.lower_is_better,
-                "n_samples": run.metrics.n_samples,
-                "n_failed": run.metrics.n_failed,
-                "finished_at": run.manifest.finished_at,
-                "run_dir": str(run.directory),
-            })
+            rows.append(
+                {
+                    "model": run.manifest.model,
+                    "task": run.manifest.task,
+                    "split": run.manifest.split,
+                    "metric": name,
+                    "primary": name == run.metrics.primary_metric,
+                    "value": value.value,
+                    "ci_low": value.ci_low,
+                    "ci_high": value.ci_high,
+                    "n": value.n,
+                    "lower_is_better": value.lower_is_better,
+                    "n_samples": run.metrics.n_samples,
+                    "n_failed": run.metrics.n_failed,
+                    "finished_at": run.manifest.finished_at,
+                    "run_dir": str(run.directory),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -132,17 +134,28 @@ def to_markdown(board: Leaderboard, with_ci: bool = False) -> str:
 def to_csv(board: Leaderboard) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "task", "split", "metric", "value", "ci_low", "ci_high", "n", "n_failed",
-                     "lower_is_better"])
+    writer.writerow(
+        ["model", "task", "split", "metric", "value", "ci_low", "ci_high", "n", "n_failed", "lower_is_better"]
+    )
     for model, cells in board.rows:
         for column in board.columns:
             cell = cells.get(column.key)
             if cell is not None:
                 v = cell.value
-                writer.writerow([model, column.task, column.split, column.metric, f"{v.value:.4f}",
-                                 "" if v.ci_low is None else f"{v.ci_low:.4f}",
-                                 "" if v.ci_high is None else f"{v.ci_high:.4f}", v.n, cell.n_failed,
-                                 v.lower_is_better])
+                writer.writerow(
+                    [
+                        model,
+                        column.task,
+                        column.split,
+                        column.metric,
+                        f"{v.value:.4f}",
+                        "" if v.ci_low is None else f"{v.ci_low:.4f}",
+                        "" if v.ci_high is None else f"{v.ci_high:.4f}",
+                        v.n,
+                        cell.n_failed,
+                        v.lower_is_better,
+                    ]
+                )
     return out.getvalue()
 
 

@@ -21,8 +21,13 @@ class Metric(Protocol):
         ...
 
 
-def _ratio_metric(numerators: list[float], denominators: list[float], lower_is_better: bool,
-                  n: int, details: dict[str, float] | None = None) -> MetricValue:
+def _ratio_metric(
+    numerators: list[float],
+    denominators: list[float],
+    lower_is_better: bool,
+    n: int,
+    details: dict[str, float] | None = None,
+) -> MetricValue:
     low, high = bootstrap_ratio_ci(numerators, denominators)
     return MetricValue(
         value=100 * sum(numerators) / sum(denominators),

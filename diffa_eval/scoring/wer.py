@@ -24,7 +24,7 @@ def english_normalizer() -> Callable[[str], str]:
     from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
 
     spelling = json.loads(files("whisper_normalizer").joinpath("normalizers/english.json").read_text())
-    normalizer: Callable[[str], str] = EnglishTextNormalizer(spelling)
+    normalizer: Callable[[str], str] = EnglishTextNormalizer(spelling)  # type: ignore[no-untyped-call]
     return normalizer
 
 

@@ -1,0 +1,65 @@
+"""Scorers: one sample's prediction -> Score, registered by name so tasks can share them.
+
+Each scorer reproduces one official scoring rule. `prediction` is None when a predictions
+file has no model output for a record; each scorer handles that as its official script does.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ..errors import DataError
+from ..registry import Registry
+from ..types import Sample, Score
+from .choice import token_set_match
+from .wer import NORMALIZER, english_normalizer, word_errors
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Scores one prediction; pure and deterministic."""
+
+    name: str
+    description: str
+
+    def __call__(self, sample: Sample, prediction: str | None) -> Score: ...
+
+
+class ChoiceTextMatch:
+    name = "choice_text_match"
+    description = (
+        "MMAU/MMAR official string match: the answer's words present, no distractor-only word; "
+        "records without a prediction are skipped."
+    )
+
+    def __call__(self, sample: Sample, prediction: str | None) -> Score:
+        if sample.reference is None:
+            raise DataError(f"item {sample.id} has no answer to score against")
+        if prediction is None:
+            return Score(None, explanation="no prediction: the official scorer skips the record")
+        return Score(float(token_set_match(prediction, sample.reference, sample.choices)), extracted=prediction)
+
+
+class WhisperWER:
+    name = "whisper_wer"
+    description = (
+        "Word errors after Whisper's English normalizer; empty normalized references are left out, "
+        "a missing or empty hypothesis deletes every word."
+    )
+
+    def __call__(self, sample: Sample, prediction: str | None) -> Score:
+        if sample.reference is None:
+            raise DataError(f"item {sample.id} has no reference transcript")
+        normalize = english_normalizer()
+        hypothesis = normalize(prediction or "")
+        errors = word_errors(normalize(sample.reference), hypothesis, normalize=False)
+        if errors is None:
+            return Score(None, explanation=f"reference is empty after the {NORMALIZER} normalizer")
+        return Score(errors.errors / errors.reference_words, extracted=hypothesis, details=errors.as_details())
+
+
+SCORERS: Registry[Scorer] = Registry(
+    "scorer", accept=lambda obj: None if isinstance(obj, Scorer) else "expected a Scorer"
+)
+for _scorer in (ChoiceTextMatch(), WhisperWER()):
+    SCORERS.register(_scorer.name, _scorer, description=_scorer.description)
