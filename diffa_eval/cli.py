@@ -140,6 +140,9 @@ def run(
     progress = None if quiet else _RichProgress(console)
     try:
         outcomes = evaluate(specs, selected, options, progress)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: every finished sample is saved; run the same command to resume[/yellow]")
+        raise typer.Exit(130) from None
     finally:
         if progress is not None:
             progress.close()
@@ -322,11 +325,14 @@ def table(
     ci: Annotated[bool, typer.Option("--ci", help="Show 95% confidence intervals.")] = False,
 ) -> None:
     """A leaderboard (rows: models, columns: task metrics) from stored runs."""
+    from .errors import StoreError
     from .report import leaderboard as lb
     from .store import find_runs
 
     _setup_logging(False)
     board = lb.build_leaderboard(find_runs(runs))
+    if not board.rows:
+        raise StoreError(f"no completed runs under {', '.join(map(str, runs))}")
     if format is TableFormat.terminal:
         _console().print(lb.to_rich(board, with_ci=ci))
     elif format is TableFormat.markdown:
