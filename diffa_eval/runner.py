@@ -9,6 +9,7 @@ batch size) and retries the ones that failed.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 from collections import Counter, deque
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import audio
-from .errors import AudioError, ConfigError, DiffaEvalError
+from .errors import AudioError, ConfigError, DiffaEvalError, StoreError
 from .models import MODELS, load_model
 from .models.base import GenerationRequest, ModelAdapter
 from .scoring.aggregate import aggregate
@@ -162,6 +163,17 @@ def source_git_sha() -> str | None:
     return f"{sha}-dirty" if dirty else sha
 
 
+def check_writable(folder: Path) -> None:
+    """Fail early, with a clear message, when run directories cannot be created under `folder`."""
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"diffa-eval")
+        probe.unlink()
+    except OSError as error:
+        raise StoreError(f"cannot write to output directory {folder}: {error.strerror or error}") from None
+
+
 def resume_key(
     spec: ModelSpec, generation: GenerationConfig, task: Task, sample_id: str, audio_sha256: str | None
 ) -> str:
@@ -192,6 +204,7 @@ class Runner:
         outcomes, and the other pairs still run."""
         for spec in models:
             MODELS.entry(spec.name)  # unknown names fail before any work
+        check_writable(self.options.output_dir)
         splits = {task.name: self.options.split or task.default_split for task in tasks}
         for task in tasks:
             task.check_split(splits[task.name])
@@ -289,7 +302,7 @@ class Runner:
                 task.breakdown_fields,
             )
             store.write_metrics(metrics)
-            store.compact([p.key for p in plan])
+            store.compact({p.key: p.sample.id for p in plan})
             store.write_manifest(_finished(manifest))
         return RunOutcome(str(spec), task.name, split, directory, metrics, len(pending), len(plan) - len(pending))
 

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -212,11 +212,17 @@ class RunStore:
     def write_metrics(self, metrics: TaskMetrics) -> None:
         atomic_write_text(self.directory / METRICS, _json_text(metrics.to_dict()))
 
-    def compact(self, order: Sequence[str]) -> None:
-        """Rewrite samples.jsonl with one (the latest) record per key: keys in `order` first."""
+    def compact(self, plan: Mapping[str, str]) -> None:
+        """Rewrite samples.jsonl with one (the latest) record per key.
+
+        `plan` maps the keys of the samples just run to their sample ids, in order; their
+        records come first. Records of other samples (e.g. beyond a --limit) are kept; records
+        of a planned sample under another key (its audio has changed since) are dropped.
+        """
         latest = self.records()
-        keys = [key for key in order if key in latest]
-        keys += [key for key in latest if key not in set(order)]
+        planned_ids = set(plan.values())
+        keys = [key for key in plan if key in latest]
+        keys += [key for key, record in latest.items() if key not in plan and record.sample_id not in planned_ids]
         text = "".join(latest[key].to_json() + "\n" for key in keys)
         if self._samples is not None:
             self._samples.close()

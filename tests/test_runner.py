@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from diffa_eval.errors import UnknownNameError
+from diffa_eval.errors import StoreError, UnknownNameError
 from diffa_eval.models import MODELS
 from diffa_eval.runner import RunOptions, evaluate
 from diffa_eval.store import read_run
@@ -121,6 +121,24 @@ def test_bad_audio_is_recorded_per_sample_and_everything_else_runs(tmp_path: Pat
     assert {records[k]["error_stage"] for k in ("gone", "bad", "nan")} == {"audio"}
     assert sorted(s for batch in calls for s in batch) == ["ok-1", "ok-2"]
     assert outcome.failed_fraction == pytest.approx(0.6)
+
+
+def test_a_sample_whose_audio_appears_later_is_kept_once(tmp_path: Path, recording_model) -> None:  # type: ignore[no-untyped-def]
+    name, _, _ = recording_model
+    data = _mmau_folder(tmp_path / "data", [("ok-1", "good"), ("late", "missing")])
+    options = _options(tmp_path, split="test", data_dir=data)
+    first = evaluate([ModelSpec(name)], [TASKS.get(MMAU)], options)[0]
+    assert first.metrics is not None and first.metrics.n_failed == 1
+    write_audio(data / "MMAU" / "test-mini-audios" / "late.wav")
+    second = evaluate([ModelSpec(name)], [TASKS.get(MMAU)], options)[0]
+    assert (second.generated, second.reused) == (1, 1)
+    assert [(r["sample_id"], r["error"]) for r in _lines(second.run_dir)] == [("ok-1", None), ("late", None)]  # type: ignore[arg-type]
+
+
+def test_an_unwritable_output_directory_fails_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError, match="cannot write to output directory"):
+        evaluate([ModelSpec("chance")], [TASKS.get(MMAU)], _options(tmp_path, output_dir=tmp_path / "file" / "runs"))
 
 
 def test_a_batch_that_raises_is_retried_one_by_one(tmp_path: Path, recording_model) -> None:  # type: ignore[no-untyped-def]

@@ -60,10 +60,12 @@ def test_compact_keeps_one_record_per_key_in_plan_order(tmp_path: Path) -> None:
     with RunStore(tmp_path / "run") as store:
         for key in ["c", "a", "b", "a", "z"]:
             store.append(_record(key, output=key))
-        store.compact(["a", "b", "c"])
+        store.append(SampleRecord(key="old-b", sample_id="id-b", error="audio file not found", error_stage="audio"))
+        store.compact({"a": "id-a", "b": "id-b", "c": "id-c"})
         store.append(_record("d"))
     keys = [json.loads(line)["key"] for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
-    assert keys == ["a", "b", "c", "z", "d"]  # records outside the plan are kept, never dropped
+    # "z" (another sample, e.g. beyond --limit) is kept; "old-b" (sample b before its audio changed) is not
+    assert keys == ["a", "b", "c", "z", "d"]
 
 
 def test_only_one_process_may_write_a_run(tmp_path: Path) -> None:
