@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="diffa-eval-tests-hf-")  # never the user's cache
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"

@@ -87,40 +87,12 @@ def test_run_exits_non_zero_when_too_many_samples_fail(tmp_path: Path) -> None:
         "sub-category": "Counting",
     }
     (folder / "mmau-test-mini.json").write_text(json.dumps([record]))
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "-m",
-            "oracle",
-            "-t",
-            "mmau_test_mini",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--output-dir",
-            str(tmp_path / "runs"),
-            "-q",
-        ],
-    )
+    args = ["run", "-m", "oracle", "-t", "mmau_test_mini", "--data-dir", str(tmp_path / "data"), "-q"]
+    args += ["--output-dir", str(tmp_path / "runs")]
+    result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "exceeded --max-failures" in result.output
-    tolerant = runner.invoke(
-        app,
-        [
-            "run",
-            "-m",
-            "oracle",
-            "-t",
-            "mmau_test_mini",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--output-dir",
-            str(tmp_path / "runs"),
-            "-q",
-            "--max-failures",
-            "1.0",
-        ],
-    )
+    tolerant = runner.invoke(app, [*args, "--max-failures", "1.0"])
     assert tolerant.exit_code == 0
 
 
