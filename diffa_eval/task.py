@@ -43,8 +43,8 @@ class Task(ABC):
     """A benchmark: how to load its samples, prompt a model and score the answers.
 
     Subclasses set the attributes below (class attributes, or in `__init__` for a family of
-    tasks) and implement the three abstract methods. Bump `version` whenever the prompt or the scoring changes: the
-    version is part of every sample's resume key and of the run manifest.
+    tasks) and implement the three abstract methods. Bump `version` whenever the prompt or
+    the scoring changes: the version is part of every sample's resume key and of the manifest.
     """
 
     name: str
