@@ -10,7 +10,7 @@ import logging
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,7 +30,7 @@ app = typer.Typer(
 )
 
 TasksDirOption = Annotated[
-    Optional[list[Path]],  # noqa: UP045 - typer needs Optional here on Python 3.10
+    list[Path] | None,
     typer.Option("--tasks-dir", help="Folder of extra task files (repeatable); also DIFFA_EVAL_TASKS_DIR."),
 ]
 
@@ -93,7 +93,7 @@ def run(
         str | None,
         typer.Option(help="Split to run (default: each task's test split; 'sample' = bundled offline sample)."),
     ] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N samples of each task.")] = None,  # noqa: UP045
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N samples of each task.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per model call.")] = 8,
     seed: Annotated[int, typer.Option(help="Seed for sampling and for the chance baseline.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
@@ -105,11 +105,11 @@ def run(
     max_failures: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Exit non-zero when a run's failed fraction exceeds this.")
     ] = 0.0,
-    max_new_tokens: Annotated[Optional[int], typer.Option(min=1, help="Override the tasks' generation length.")] = None,  # noqa: UP045
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Override the tasks' generation length.")] = None,
     temperature: Annotated[
         float | None, typer.Option(min=0.0, help="Override the sampling temperature (0 = greedy).")
     ] = None,
-    top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Override nucleus sampling top-p.")] = None,  # noqa: UP045
+    top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Override nucleus sampling top-p.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
@@ -270,7 +270,7 @@ def list_entries(
 def score(
     task: Annotated[str, typer.Argument(help="Task name, e.g. mmau_test_mini.")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Predictions: JSON list or JSONL.")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Per-record scores as JSONL.")] = None,  # noqa: UP045
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Per-record scores as JSONL.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the aggregate metrics as JSON.")] = False,
     tasks_dir: TasksDirOption = None,
 ) -> None:
