@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# A CPU build of torch is enough for the demo and the tests; on a GPU machine pick your CUDA build.
+# The torch requirement (any version in >=2.4,<3); may carry pip options, e.g. an index URL for a CUDA build.
 TORCH ?= torch==2.13.0
 # OpenAI's own Whisper normalizer, used only by a test that checks ours against it (no dependencies needed).
 WHISPER_REFERENCE ?= openai-whisper==20250625
@@ -15,7 +15,7 @@ setup: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps "$(WHISPER_REFERENCE)"
 	touch $@
