@@ -37,6 +37,12 @@ def test_the_demo_target_runs_the_baselines_and_prints_the_leaderboard(tmp_path:
     assert [cell.strip() for cell in rows["chance"].split("│")[3:5]] == ["100.00", "100.00"]
 
 
+def test_the_python_example_runs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    exec(_code_after("From Python:", "python"), {})
+    assert (tmp_path / "results" / "runs" / "oracle").is_dir()
+
+
 def test_the_task_example_runs(tmp_path: Path) -> None:
     folder = tmp_path / "my_tasks"
     folder.mkdir()
