@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="diffa-eval",
-    help="Evaluate audio-language models (diffusion and autoregressive) on MMSU, MMAU, MMAR, VoiceBench "
-    "and LibriSpeech, scored exactly as the official scripts score them.",
+    help="Evaluate audio-language models (diffusion and autoregressive) on audio benchmarks, scored exactly "
+    "as the official scripts score them. `diffa-eval list tasks` shows the benchmarks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
