@@ -48,7 +48,7 @@ class ListKind(str, Enum):
     scorers = "scorers"
 
 
-def escape(text: str) -> str:
+def _escape(text: str) -> str:
     """Text shown as is by rich (square brackets are markup otherwise)."""
     from rich.markup import escape as rich_escape
 
@@ -124,7 +124,6 @@ def run(
     _load_task_dirs(tasks_dir)
     specs = [ModelSpec.parse(text) for text in _split_list(models)]
     selected = resolve_tasks(_split_list(tasks))
-    generation = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p}
     options = RunOptions(
         split=split,
         limit=limit,
@@ -133,7 +132,7 @@ def run(
         device=device,
         output_dir=output_dir,
         data_dir=data_dir,
-        generation={key: value for key, value in generation.items() if value is not None},
+        generation={"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p},
         command=tuple(sys.argv),
     )
     console = _console()
@@ -159,14 +158,14 @@ def run(
 def _summarize(console: Console, outcomes: list[RunOutcome]) -> None:
     for outcome in outcomes:
         if outcome.error:
-            console.print(f"[red]✗ {escape(outcome.model)} · {outcome.task}: {escape(outcome.error)}[/red]")
+            console.print(f"[red]✗ {_escape(outcome.model)} · {outcome.task}: {_escape(outcome.error)}[/red]")
             continue
         metrics = outcome.metrics
         failed = metrics.n_failed if metrics else 0
         colour = "yellow" if failed else "green"
         console.print(
-            f"[{colour}]{escape(outcome.model)} · {outcome.task} ({outcome.split}): {outcome.generated} generated, "
-            f"{outcome.reused} reused, {failed} failed[/{colour}] → {escape(str(outcome.run_dir))}"
+            f"[{colour}]{_escape(outcome.model)} · {outcome.task} ({outcome.split}): {outcome.generated} generated, "
+            f"{outcome.reused} reused, {failed} failed[/{colour}] → {_escape(str(outcome.run_dir))}"
         )
 
 
@@ -288,7 +287,7 @@ def score(
     if output is not None:
         atomic_write_text(output, "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in result.lines))
     for problem in result.problems:
-        _console(stderr=True).print(f"[yellow]{escape(problem)}[/yellow]", soft_wrap=True, highlight=False)
+        _console(stderr=True).print(f"[yellow]{_escape(problem)}[/yellow]", soft_wrap=True, highlight=False)
     if as_json:
         typer.echo(json.dumps(result.metrics.to_dict(), indent=2))
     else:
@@ -350,5 +349,5 @@ def main() -> None:
     try:
         app()
     except DiffaEvalError as error:
-        _console(stderr=True).print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        _console(stderr=True).print(f"[red]error:[/red] {_escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -24,23 +24,50 @@ def git_blob_sha(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
+def parse_json_records(text: str, source: str) -> tuple[list[dict[str, Any] | None], list[str]]:
+    """Records of a JSON list or of JSONL text, with one problem per unreadable record.
+
+    An unreadable JSONL line or a list item that is not an object becomes None in the list
+    and a message in the problems; text that is neither JSON nor JSONL raises DataError.
+    """
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{source} is not valid JSON: {error}") from None
+        numbered = [(f"item {i}", item) for i, item in enumerate(items)]
+    else:
+        numbered = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                numbered.append((f"line {number}", json.loads(line)))
+            except json.JSONDecodeError as error:
+                numbered.append((f"line {number}", error))
+    records: list[dict[str, Any] | None] = []
+    problems: list[str] = []
+    for where, item in numbered:
+        if isinstance(item, dict):
+            records.append(item)
+            continue
+        records.append(None)
+        reason = f"invalid JSON ({item.msg})" if isinstance(item, json.JSONDecodeError) else "not a JSON object"
+        problems.append(f"{source}, {where}: {reason}")
+    return records, problems
+
+
 def read_json_records(path: Path) -> tuple[list[dict[str, Any]], str]:
-    """Records of a JSON list or JSONL file, and the file's git blob sha."""
+    """Records of a JSON list or JSONL metadata file, and the file's git blob sha; any bad record raises."""
     try:
         content = path.read_bytes()
     except OSError as error:
         raise DataError(f"cannot read {path}: {error.strerror or error}") from None
-    text = content.decode("utf-8-sig", errors="replace")
-    try:
-        if path.suffix == ".jsonl":
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            records = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise DataError(f"{path} must hold a list of objects")
-    return records, git_blob_sha(content)
+    records, problems = parse_json_records(content.decode("utf-8-sig", errors="replace"), str(path))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise DataError(problems[0] + more)
+    return [record for record in records if record is not None], git_blob_sha(content)
 
 
 def resolve_hub_revision(repo_id: str, revision: str | None) -> str | None:

@@ -51,7 +51,8 @@ class RunOptions:
     data_dir: Path | None = None
     """Folder holding local copies of datasets; None uses DIFFA_EVAL_DATA_DIR, then the hub."""
     generation: Mapping[str, Any] = field(default_factory=dict)
-    """Overrides of the tasks' generation settings (max_new_tokens, temperature, top_p, options)."""
+    """Overrides of the tasks' generation settings (max_new_tokens, temperature, top_p, options);
+    None values leave a task's setting as it is."""
     command: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -62,7 +62,7 @@ def test_jsonl_with_a_broken_line_scores_the_rest(tmp_path: Path) -> None:
     assert result.exit_code == 0
     metrics = json.loads(result.stdout)
     assert (metrics["n_samples"], metrics["n_scored"], metrics["n_failed"]) == (3, 1, 2)
-    assert "predictions.jsonl:2: invalid JSON" in result.stderr
+    assert "predictions.jsonl, line 2: invalid JSON" in result.stderr
     assert "record 2" in result.stderr and "lacks a field" in result.stderr
 
 

@@ -99,3 +99,11 @@ def test_scoring_follows_the_official_rules(task: Any) -> None:
     assert task.score(sample, "").value == 0.0
     missing = task.score(sample, None)
     assert missing.value is None and "skips" in (missing.explanation or "")
+
+
+def test_a_metadata_file_with_a_bad_record_names_it(task: Any, tmp_path: Path) -> None:
+    from diffa_eval.errors import DataError
+
+    (tmp_path / "mmau-test-mini.json").write_text('[{"id": "1", "choices": ["a"], "answer": "a"}, 7]')
+    with pytest.raises(DataError, match=r"mmau-test-mini.json, item 1: not a JSON object"):
+        task.load("test", data_dir=tmp_path)

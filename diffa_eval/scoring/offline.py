@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, DiffaEvalError
+from ..datasources import parse_json_records
+from ..errors import DiffaEvalError
 from ..task import Task
 from ..types import TaskMetrics
 from .aggregate import ScoredSample, aggregate
@@ -23,36 +23,6 @@ class ScoredFile:
     problems: list[str] = field(default_factory=list)
 
 
-def read_prediction_records(path: Path) -> tuple[list[Mapping[str, Any] | None], list[str]]:
-    """Records of a JSON list or a JSONL file; an unreadable JSONL line becomes None plus a problem."""
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path} is not valid JSON: {error}") from None
-        records: list[Mapping[str, Any] | None] = [r if isinstance(r, dict) else None for r in data]
-        problems = [f"{path}: item {i} is not an object" for i, r in enumerate(records) if r is None]
-        return records, problems
-    records, problems = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            records.append(None)
-            problems.append(f"{path}:{number}: invalid JSON ({error.msg})")
-            continue
-        if not isinstance(record, dict):
-            records.append(None)
-            problems.append(f"{path}:{number}: not a JSON object")
-            continue
-        records.append(record)
-    return records, problems
-
-
 def prediction_of(task: Task, record: Mapping[str, Any]) -> str | None:
     """The model text of a record, from the first of the task's prediction fields it has."""
     for name in task.prediction_fields:
@@ -64,7 +34,7 @@ def prediction_of(task: Task, record: Mapping[str, Any]) -> str | None:
 
 def score_file(task: Task, path: Path) -> ScoredFile:
     """Score every record of a predictions file; unreadable records are reported, never fatal."""
-    records, problems = read_prediction_records(path)
+    records, problems = parse_json_records(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))
     lines: list[dict[str, Any]] = []
     scored: list[ScoredSample] = []
     for index, record in enumerate(records):

@@ -52,7 +52,7 @@ class WhisperWER:
             raise DataError(f"item {sample.id} has no reference transcript")
         normalize = english_normalizer()
         hypothesis = normalize(prediction or "")
-        errors = word_errors(normalize(sample.reference), hypothesis, normalize=False)
+        errors = word_errors(normalize(sample.reference), hypothesis)
         if errors is None:
             return Score(None, explanation=f"reference is empty after the {NORMALIZER} normalizer")
         return Score(errors.errors / errors.reference_words, extracted=hypothesis, details=errors.as_details())

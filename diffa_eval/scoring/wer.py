@@ -9,7 +9,7 @@ the corpus WER is total edits over total reference words, never a mean of per-ut
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -55,14 +55,10 @@ class WordErrors:
         }
 
 
-def word_errors(reference: str, hypothesis: str | None, *, normalize: bool = True) -> WordErrors | None:
-    """Align `hypothesis` to `reference`; None when the (normalized) reference has no words."""
-    if normalize:
-        normalizer = english_normalizer()
-        reference = normalizer(reference)
-        hypothesis = normalizer(hypothesis or "")
+def word_errors(reference: str, hypothesis: str) -> WordErrors | None:
+    """Align two already normalized texts word by word; None when the reference has no words."""
     reference_words = reference.split()
-    hypothesis_words = (hypothesis or "").split()
+    hypothesis_words = hypothesis.split()
     if not reference_words:
         return None
     if not hypothesis_words:
@@ -71,11 +67,3 @@ def word_errors(reference: str, hypothesis: str | None, *, normalize: bool = Tru
 
     out = jiwer.process_words(" ".join(reference_words), " ".join(hypothesis_words))
     return WordErrors(out.substitutions, out.deletions, out.insertions, out.hits)
-
-
-def corpus_wer(items: Sequence[WordErrors]) -> float:
-    """Total edits over total reference words, as a fraction (0.05 = 5% WER)."""
-    reference_words = sum(item.reference_words for item in items)
-    if reference_words == 0:
-        raise ValueError("corpus WER needs at least one reference word")
-    return sum(item.errors for item in items) / reference_words
