@@ -83,6 +83,22 @@ def _split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _parse_options(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs; a VALUE that parses as JSON (16, 0.9, true, "x") takes that type."""
+    from .errors import ConfigError
+
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option expects KEY=VALUE, got {item!r}")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
 @app.command()
 def run(
     models: Annotated[
@@ -110,6 +126,19 @@ def run(
         float | None, typer.Option(min=0.0, help="Override the sampling temperature (0 = greedy).")
     ] = None,
     top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Override nucleus sampling top-p.")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="Model-specific generation option KEY=VALUE (repeatable; VALUE parsed as JSON when it can be), "
+            "e.g. -o steps=16 -o block_length=16.",
+        ),
+    ] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(help="Use this prompt variant on every task (default: each model's preferred variant)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
@@ -132,7 +161,13 @@ def run(
         device=device,
         output_dir=output_dir,
         data_dir=data_dir,
-        generation={"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p},
+        generation={
+            "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "options": _parse_options(option or []),
+        },
+        prompt=prompt,
         command=tuple(sys.argv),
     )
     console = _console()

@@ -1,9 +1,9 @@
 """Run models x tasks: load each model once, batch samples by audio length, keep every result.
 
-Each (model, task, split, generation config) is one run directory. A sample's resume key
-hashes the model spec, generation config, task name and version, sample id and audio
-content, so re-running the same command skips every sample already recorded (whatever the
-batch size) and retries the ones that failed.
+Each (model, task, split, prompt variant, generation config) is one run directory. A sample's
+resume key hashes the model spec, generation config, task name and version, prompt variant,
+sample id and audio content, so re-running the same command skips every sample already
+recorded (whatever the batch size) and retries the ones that failed.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .models import MODELS, load_model
 from .models.base import GenerationRequest, ModelAdapter
 from .scoring.aggregate import aggregate
 from .store import RunStore, SampleRecord, read_run
-from .task import LoadedData, Task, default_data_dir
+from .task import LoadedData, PromptVariant, Task, default_data_dir
 from .types import EvalRun, GenerationConfig, ModelOutput, ModelSpec, Sample, TaskMetrics, stable_hash
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,9 @@ class RunOptions:
     """Folder holding local copies of datasets; None uses DIFFA_EVAL_DATA_DIR, then the hub."""
     generation: Mapping[str, Any] = field(default_factory=dict)
     """Overrides of the tasks' generation settings (max_new_tokens, temperature, top_p, options);
-    None values leave a task's setting as it is."""
+    None values leave a task's setting as it is; `options` are merged into the task's options."""
+    prompt: str | None = None
+    """Force this prompt variant on every task; None lets each model pick (see `Task.select_prompt`)."""
     command: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -176,10 +178,25 @@ def check_writable(folder: Path) -> None:
 
 
 def resume_key(
-    spec: ModelSpec, generation: GenerationConfig, task: Task, sample_id: str, audio_sha256: str | None
+    spec: ModelSpec,
+    generation: GenerationConfig,
+    task: Task,
+    prompt_variant: str,
+    sample_id: str,
+    audio_sha256: str | None,
 ) -> str:
     """The content hash under which a sample's result is stored."""
-    return stable_hash([str(spec), generation.to_dict(), task.name, task.version, sample_id, audio_sha256])
+    return stable_hash(
+        [str(spec), generation.to_dict(), task.name, task.version, prompt_variant, sample_id, audio_sha256]
+    )
+
+
+def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, Any], seed: int) -> GenerationConfig:
+    """The generation settings of one run: the task's, then the prompt variant's, then the user's."""
+    base = task.generation_for(variant)
+    changes = dict(overrides)
+    options = {**base.options, **(changes.pop("options", None) or {})}
+    return base.replace(**changes, seed=seed, options=options)
 
 
 def _probe(sample: Sample) -> tuple[audio.AudioProbe | None, str | None]:
@@ -209,6 +226,7 @@ class Runner:
         splits = {task.name: self.options.split or task.default_split for task in tasks}
         for task in tasks:
             task.check_split(splits[task.name])
+            task.select_prompt(forced=self.options.prompt)  # an unknown forced variant fails before any work
         data: dict[str, LoadedData | str] = {task.name: self._load(task, splits[task.name]) for task in tasks}
         probes: dict[str, list[tuple[audio.AudioProbe | None, str | None]]] = {}
         outcomes: list[RunOutcome] = []
@@ -260,11 +278,12 @@ class Runner:
         loaded: LoadedData,
         probes: Sequence[tuple[audio.AudioProbe | None, str | None]],
     ) -> RunOutcome:
-        generation = task.generation.replace(seed=self.options.seed, **self.options.generation)
-        run_id = stable_hash([str(spec), task.name, task.version, split, generation.to_dict()])
+        variant = task.select_prompt(getattr(adapter, "prompt_variants", ()), self.options.prompt)
+        generation = run_generation(task, variant, self.options.generation, self.options.seed)
+        run_id = stable_hash([str(spec), task.name, task.version, split, variant.name, generation.to_dict()])
         directory = run_directory(self.options.output_dir, spec, task, split, run_id)
         plan = [
-            _PlannedSample(s, resume_key(spec, generation, task, s.id, p.sha256 if p else None), p, e)
+            _PlannedSample(s, resume_key(spec, generation, task, variant.name, s.id, p.sha256 if p else None), p, e)
             for s, (p, e) in zip(loaded.samples, probes, strict=True)
         ]
         with RunStore(directory) as store:
@@ -275,6 +294,7 @@ class Runner:
                 task=task.name,
                 task_version=task.version,
                 split=split,
+                prompt_variant=variant.name,
                 generation=generation,
                 dataset=loaded.info,
                 seed=self.options.seed,
@@ -289,7 +309,7 @@ class Runner:
             pending = [p for p in plan if p.key not in done]
             self.progress.start(f"{spec} · {task.name} ({split})", len(plan), len(plan) - len(pending))
             try:
-                for batch_records in self._produce(adapter, task, generation, pending):
+                for batch_records in self._produce(adapter, task, variant, generation, pending):
                     for record in batch_records:
                         store.append(record)
                     store.sync()
@@ -314,12 +334,17 @@ class Runner:
             return _now()
 
     def _produce(
-        self, adapter: ModelAdapter, task: Task, generation: GenerationConfig, pending: Sequence[_PlannedSample]
+        self,
+        adapter: ModelAdapter,
+        task: Task,
+        variant: PromptVariant,
+        generation: GenerationConfig,
+        pending: Sequence[_PlannedSample],
     ) -> Iterator[list[SampleRecord]]:
         """Records for the pending samples, one batch at a time, decoding the next batch meanwhile."""
         unreadable = [p for p in pending if p.probe_error is not None]
         if unreadable:
-            yield [_failure(task, p, p.probe_error or "", "audio") for p in unreadable]
+            yield [_failure(task, variant, p, p.probe_error or "", "audio") for p in unreadable]
         readable = sorted(
             (p for p in pending if p.probe_error is None), key=lambda p: p.probe.seconds if p.probe else 0.0
         )
@@ -333,7 +358,7 @@ class Runner:
                 decoded = decoding.popleft().result()
                 if index + 2 < len(batches):
                     decoding.append(pool.submit(self._decode, batches[index + 2], adapter.sampling_rate))
-                yield self._generate(adapter, task, generation, decoded)
+                yield self._generate(adapter, task, variant, generation, decoded)
 
     @staticmethod
     def _decode(
@@ -354,6 +379,7 @@ class Runner:
         self,
         adapter: ModelAdapter,
         task: Task,
+        variant: PromptVariant,
         generation: GenerationConfig,
         decoded: Sequence[tuple[_PlannedSample, audio.DecodedAudio | str | None]],
     ) -> list[SampleRecord]:
@@ -361,12 +387,12 @@ class Runner:
         ready: list[tuple[_PlannedSample, audio.DecodedAudio | None, GenerationRequest]] = []
         for planned, result in decoded:
             if isinstance(result, str):
-                records.append(_failure(task, planned, result, "audio"))
+                records.append(_failure(task, variant, planned, result, "audio"))
                 continue
             sample = planned.sample
             request = GenerationRequest(
                 sample_id=sample.id,
-                prompt=task.prompt(sample),
+                prompt=variant.build(sample),
                 audio=result.array if result is not None else None,
                 choices=sample.choices,
                 reference=sample.reference,
@@ -399,12 +425,12 @@ def _checked(outputs: list[ModelOutput], expected: int) -> list[ModelOutput]:
     return outputs
 
 
-def _failure(task: Task, planned: _PlannedSample, message: str, stage: str) -> SampleRecord:
+def _failure(task: Task, variant: PromptVariant, planned: _PlannedSample, message: str, stage: str) -> SampleRecord:
     sample = planned.sample
     return SampleRecord(
         key=planned.key,
         sample_id=sample.id,
-        prompt=task.prompt(sample),
+        prompt=variant.build(sample),
         reference=sample.reference,
         groups=task.breakdown_labels(sample),
         audio_seconds=planned.probe.seconds if planned.probe else None,

@@ -15,9 +15,9 @@ import importlib.util
 import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,22 @@ class LoadedData:
 
     samples: list[Sample]
     info: DatasetInfo
+
+
+@dataclass(frozen=True)
+class PromptVariant:
+    """One way to prompt models on a task: the instruction text and the generation settings that
+    go with it, e.g. the benchmark's official prompt, or the prompt and answer length a model
+    family's authors evaluated with.
+
+    `generation` overrides fields of the task's GenerationConfig; its `options` are merged into
+    the task's options.
+    """
+
+    name: str
+    description: str
+    build: Callable[[Sample], str]
+    generation: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Task(ABC):
@@ -61,6 +77,10 @@ class Task(ABC):
     """Fields of `Sample.fields` by which metrics are also reported, e.g. ("task", "difficulty")."""
     prediction_fields: tuple[str, ...] = ("prediction",)
     """Fields that hold a model's text in prediction files given to `diffa-eval score`, by priority."""
+    default_prompt: str = "default"
+    """The name of the prompt variant that `prompt` builds."""
+    prompt_variants: tuple[PromptVariant, ...] = ()
+    """Other prompt variants, e.g. a model family's own evaluation prompt (see `select_prompt`)."""
 
     @abstractmethod
     def load(self, split: str, data_dir: Path | None = None) -> LoadedData:
@@ -72,7 +92,30 @@ class Task(ABC):
 
     @abstractmethod
     def prompt(self, sample: Sample) -> str:
-        """The text instruction given to the model along with the audio."""
+        """The text instruction given to the model along with the audio (the default variant)."""
+
+    def variants(self) -> dict[str, PromptVariant]:
+        """Every prompt variant by name, the default first."""
+        default = PromptVariant(self.default_prompt, "the task's default prompt", self.prompt)
+        return {default.name: default, **{variant.name: variant for variant in self.prompt_variants}}
+
+    def select_prompt(self, preferred: Sequence[str] = (), forced: str | None = None) -> PromptVariant:
+        """The variant named by `forced`; else the first of a model's `preferred` variants that this
+        task offers; else the default."""
+        variants = self.variants()
+        if forced is not None:
+            if forced not in variants:
+                raise ConfigError(
+                    f"task {self.name!r} has no prompt variant {forced!r}; its variants: {', '.join(variants)}"
+                )
+            return variants[forced]
+        return next((variants[name] for name in preferred if name in variants), variants[self.default_prompt])
+
+    def generation_for(self, variant: PromptVariant) -> GenerationConfig:
+        """The task's generation settings with the variant's overrides applied."""
+        overrides = dict(variant.generation)
+        options = {**self.generation.options, **overrides.pop("options", {})}
+        return self.generation.replace(**overrides, options=options)
 
     def score(self, sample: Sample, prediction: str | None) -> Score:
         """Score one prediction exactly as the official scorer does."""

@@ -222,6 +222,8 @@ class EvalRun:
     seed: int
     device: str
     started_at: str
+    prompt_variant: str = "default"
+    """The task's prompt variant the model was given (see `Task.select_prompt`)."""
     status: str = "running"
     """`running` while samples are being produced, `complete` once metrics are written."""
     finished_at: str | None = None
@@ -241,6 +243,7 @@ class EvalRun:
             "task": self.task,
             "task_version": self.task_version,
             "split": self.split,
+            "prompt_variant": self.prompt_variant,
             "generation": self.generation.to_dict(),
             "dataset": self.dataset.to_dict(),
             "seed": self.seed,
@@ -263,6 +266,7 @@ class EvalRun:
             task=data["task"],
             task_version=int(data["task_version"]),
             split=data["split"],
+            prompt_variant=data.get("prompt_variant", "default"),
             generation=GenerationConfig.from_dict(data["generation"]),
             dataset=DatasetInfo(**data["dataset"]),
             seed=int(data["seed"]),

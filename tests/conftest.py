@@ -53,10 +53,12 @@ class RecordingModel:
     name = "recording"
     sampling_rate = 16_000
     device = "cpu"
+    prompt_variants: tuple[str, ...] = ()
 
     def __init__(self, calls: list[list[str]], fail_on: set[str]) -> None:
         self.calls = calls
         self.fail_on = fail_on
+        self.requests: list[tuple[GenerationRequest, GenerationConfig]] = []
 
     def info(self) -> dict[str, str]:
         return {"kind": "test"}
@@ -66,6 +68,7 @@ class RecordingModel:
 
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
         self.calls.append([r.sample_id for r in requests])
+        self.requests += [(r, config) for r in requests]
         if self.fail_on & {r.sample_id for r in requests}:
             raise RuntimeError("boom")
         return [ModelOutput(r.choices[0] if r.choices else (r.reference or ""), 3, 1, 0.01) for r in requests]

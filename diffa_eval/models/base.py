@@ -38,6 +38,9 @@ class ModelAdapter(Protocol):
     name: str
     sampling_rate: int
     device: str
+    prompt_variants: tuple[str, ...]
+    """Task prompt variants this model prefers, best first (e.g. ("diffa",)): each task uses the
+    first one it offers, else its default prompt. Empty for models without a preference."""
 
     def info(self) -> Mapping[str, Any]:
         """Facts recorded in the run manifest: checkpoint ids, dtype, device name, ..."""

@@ -23,6 +23,7 @@ def sample_rng(seed: int, sample_id: str) -> random.Random:
 class _Baseline(ABC):
     name = "baseline"
     sampling_rate = 16_000
+    prompt_variants: tuple[str, ...] = ()
 
     def __init__(self, spec: ModelSpec, device: str) -> None:
         if spec.checkpoint:
