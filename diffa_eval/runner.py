@@ -28,7 +28,7 @@ from .models.base import GenerationRequest, ModelAdapter
 from .scoring.aggregate import aggregate
 from .store import RunStore, SampleRecord, read_run
 from .task import LoadedData, PromptVariant, Task, default_data_dir
-from .types import EvalRun, GenerationConfig, ModelOutput, ModelSpec, Sample, TaskMetrics, stable_hash
+from .types import EvalRun, GenerationConfig, ModelOutput, ModelSpec, Sample, Score, TaskMetrics, Unscored, stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ class RunOutcome:
     """Samples already in the run directory, not produced again."""
     error: str | None = None
     """Why the whole pair could not run (data or model failed to load)."""
+    pending: str | None = None
+    """Why some outputs have no score yet (e.g. no judge configured); they are scored on a re-run."""
 
     @property
     def failed_fraction(self) -> float:
@@ -305,7 +307,7 @@ class Runner:
                 command=self.options.command,
             )
             store.write_manifest(manifest)
-            done = {key for key, record in store.records().items() if not record.failed}
+            done = {key for key, record in store.records().items() if not record.needs_output}
             pending = [p for p in plan if p.key not in done]
             self.progress.start(f"{spec} · {task.name} ({split})", len(plan), len(plan) - len(pending))
             try:
@@ -316,6 +318,7 @@ class Runner:
                     self.progress.advance(len(batch_records))
             finally:
                 self.progress.finish()
+            self._score_stored(store, task, {p.key: p.sample for p in plan})
             records = store.records()
             metrics = aggregate(
                 task.metrics,
@@ -323,9 +326,23 @@ class Runner:
                 task.breakdown_fields,
             )
             store.write_metrics(metrics)
-            store.compact({p.key: p.sample.id for p in plan})
+            keys = {p.key: p.sample.id for p in plan}
+            store.compact(keys)
             store.write_manifest(_finished(manifest))
-        return RunOutcome(str(spec), task.name, split, directory, metrics, len(pending), len(plan) - len(pending))
+        waiting = next((r.pending for r in records.values() if r.pending and r.key in keys), None)
+        return RunOutcome(
+            str(spec), task.name, split, directory, metrics, len(pending), len(plan) - len(pending), pending=waiting
+        )
+
+    def _score_stored(self, store: RunStore, task: Task, samples: Mapping[str, Sample]) -> None:
+        """Score the stored outputs that wait for a score or whose scoring failed, all at once."""
+        waiting = [r for key, r in store.records().items() if key in samples and r.needs_score]
+        if not waiting:
+            return
+        results = task.score_batch([(samples[r.key], r.output) for r in waiting])
+        for record, result in zip(waiting, results, strict=True):
+            store.append(_scored(record, result))
+        store.sync()
 
     def _first_start(self, directory: Path) -> str:
         try:
@@ -399,9 +416,25 @@ class Runner:
             )
             ready.append((planned, result, request))
         outputs = _generate_isolated(adapter, [r for _, _, r in ready], generation)
-        for (planned, decoded_audio, request), output in zip(ready, outputs, strict=True):
-            records.append(_record(task, planned, request.prompt, decoded_audio, output))
-        return records
+        produced = [
+            _record(task, planned, request.prompt, decoded_audio, output)
+            for (planned, decoded_audio, request), output in zip(ready, outputs, strict=True)
+        ]
+        samples = [planned.sample for planned, _, _ in ready]
+        return records + self._score_new(task, produced, samples)
+
+    @staticmethod
+    def _score_new(task: Task, produced: list[SampleRecord], samples: list[Sample]) -> list[SampleRecord]:
+        """Score fresh outputs now, or mark them for scoring after generation (judge-scored tasks)."""
+        ok = [i for i, record in enumerate(produced) if not record.failed]
+        if task.scores_after_generation:
+            results: list[Score | Unscored] = [Unscored("scored once the run is generated", pending=True)] * len(ok)
+        else:
+            results = task.score_batch([(samples[i], produced[i].output) for i in ok])
+        scored = list(produced)
+        for i, result in zip(ok, results, strict=True):
+            scored[i] = _scored(produced[i], result)
+        return scored
 
 
 def _generate_isolated(
@@ -443,32 +476,49 @@ def _failure(task: Task, variant: PromptVariant, planned: _PlannedSample, messag
 def _record(
     task: Task, planned: _PlannedSample, prompt: str, decoded: audio.DecodedAudio | None, output: ModelOutput
 ) -> SampleRecord:
+    """The record of a produced output, not yet scored."""
     sample = planned.sample
-    common: dict[str, Any] = {
-        "key": planned.key,
-        "sample_id": sample.id,
-        "prompt": prompt,
-        "output": output.text,
-        "reference": sample.reference,
-        "groups": task.breakdown_labels(sample),
-        "generated_tokens": output.generated_tokens,
-        "forward_passes": output.forward_passes,
-        "seconds": round(output.seconds, 6),
-        "audio_seconds": decoded.seconds if decoded else None,
-        "audio_sha256": decoded.sha256 if decoded else None,
-    }
-    if output.error is not None:
-        return SampleRecord(**common, error=output.error, error_stage="model")
-    try:
-        score = task.score(sample, output.text)
-    except Exception as error:
-        return SampleRecord(**common, error=f"{type(error).__name__}: {error}", error_stage="scoring")
     return SampleRecord(
-        **common,
-        extracted=score.extracted,
-        score=score.value,
-        score_details=dict(score.details),
-        explanation=score.explanation,
+        key=planned.key,
+        sample_id=sample.id,
+        prompt=prompt,
+        output=output.text,
+        reference=sample.reference,
+        groups=task.breakdown_labels(sample),
+        generated_tokens=output.generated_tokens,
+        forward_passes=output.forward_passes,
+        seconds=round(output.seconds, 6),
+        audio_seconds=decoded.seconds if decoded else None,
+        audio_sha256=decoded.sha256 if decoded else None,
+        error=output.error,
+        error_stage=None if output.error is None else "model",
+    )
+
+
+def _scored(record: SampleRecord, result: Score | Unscored) -> SampleRecord:
+    """The record with a scoring result in place of any earlier one."""
+    cleared = replace(
+        record,
+        extracted=None,
+        score=None,
+        score_details={},
+        explanation=None,
+        judgement=None,
+        pending=None,
+        error=None,
+        error_stage=None,
+    )
+    if isinstance(result, Unscored):
+        if result.pending:
+            return replace(cleared, pending=result.reason)
+        return replace(cleared, error=result.reason, error_stage="scoring")
+    return replace(
+        cleared,
+        extracted=result.extracted,
+        score=result.value,
+        score_details=dict(result.details),
+        explanation=result.explanation,
+        judgement=None if result.judgement is None else dict(result.judgement),
     )
 
 

@@ -37,7 +37,8 @@ class SampleRecord:
     """One line of samples.jsonl: a sample's output, score, timings, or its failure."""
 
     key: str
-    """Resume key: hash of (model spec, generation config, task name + version, sample id, audio hash)."""
+    """Resume key: hash of (model spec, generation config, task name + version, prompt variant, sample id,
+    audio hash)."""
     sample_id: str
     prompt: str | None = None
     output: str | None = None
@@ -45,6 +46,10 @@ class SampleRecord:
     score: float | None = None
     score_details: Mapping[str, float] = field(default_factory=dict)
     explanation: str | None = None
+    judgement: Mapping[str, Any] | None = None
+    """The judge's model, prompt hash and replies, for judge-scored tasks."""
+    pending: str | None = None
+    """Why the output has no score yet although nothing failed (e.g. no judge configured)."""
     reference: str | None = None
     groups: Mapping[str, str] = field(default_factory=dict)
     generated_tokens: int | None = None
@@ -60,6 +65,16 @@ class SampleRecord:
     def failed(self) -> bool:
         return self.error is not None
 
+    @property
+    def needs_output(self) -> bool:
+        """True when the model must produce this sample again: it failed before scoring."""
+        return self.failed and self.error_stage != "scoring"
+
+    @property
+    def needs_score(self) -> bool:
+        """True when the stored output waits to be scored, or its scoring failed."""
+        return self.output is not None and (self.pending is not None or self.error_stage == "scoring")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, allow_nan=False)
 
@@ -70,9 +85,10 @@ class SampleRecord:
 
     def scored(self) -> ScoredSample:
         """This record as aggregation input; a failed sample has no score."""
-        if self.failed:
-            return ScoredSample(None, self.groups)
-        return ScoredSample(Score(self.score, self.extracted, self.score_details, self.explanation), self.groups)
+        if self.failed or self.pending is not None:
+            return ScoredSample(None, self.groups, pending=self.pending is not None and not self.failed)
+        score = Score(self.score, self.extracted, self.score_details, self.explanation, self.judgement)
+        return ScoredSample(score, self.groups)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -24,8 +24,8 @@ from typing import Any
 from .errors import ConfigError, RegistryError
 from .registry import Registry
 from .scoring.metrics import Metric
-from .scoring.scorers import Scorer
-from .types import DatasetInfo, GenerationConfig, Sample, Score
+from .scoring.scorers import BatchScorer, Scorer
+from .types import DatasetInfo, GenerationConfig, Sample, Score, Unscored
 
 TASKS_DIR_ENV = "DIFFA_EVAL_TASKS_DIR"
 DATA_DIR_ENV = "DIFFA_EVAL_DATA_DIR"
@@ -120,6 +120,24 @@ class Task(ABC):
     def score(self, sample: Sample, prediction: str | None) -> Score:
         """Score one prediction exactly as the official scorer does."""
         return self.scorer(sample, prediction)
+
+    @property
+    def scores_after_generation(self) -> bool:
+        """True when the scorer calls a service (a judge), so samples are scored together once generated."""
+        return isinstance(getattr(self, "scorer", None), BatchScorer)
+
+    def score_batch(self, items: Sequence[tuple[Sample, str | None]]) -> list[Score | Unscored]:
+        """Score many predictions; a prediction that cannot be scored comes back as `Unscored`."""
+        scorer = getattr(self, "scorer", None)  # a task may override `score` instead of naming a scorer
+        if isinstance(scorer, BatchScorer):
+            return scorer.score_batch(items)
+        results: list[Score | Unscored] = []
+        for sample, prediction in items:
+            try:
+                results.append(self.score(sample, prediction))
+            except Exception as error:
+                results.append(Unscored(f"{type(error).__name__}: {error}"))
+        return results
 
     @property
     def primary_metric(self) -> str:

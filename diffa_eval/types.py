@@ -156,6 +156,17 @@ class Score:
     extracted: str | None = None
     details: Mapping[str, float] = field(default_factory=dict)
     explanation: str | None = None
+    judgement: Mapping[str, Any] | None = None
+    """For judge-scored samples: the judge model, the prompt's sha256 and the judge's replies."""
+
+
+@dataclass(frozen=True)
+class Unscored:
+    """Why a prediction got no score; its output is kept and scored again on the next run."""
+
+    reason: str
+    pending: bool = False
+    """True when nothing failed but scoring needs something unavailable now (e.g. no judge configured)."""
 
 
 @dataclass(frozen=True)
@@ -293,8 +304,10 @@ class TaskMetrics:
     n_excluded: int
     """Samples with an output that the scoring protocol leaves out (e.g. empty reference)."""
     n_failed: int
-    """Samples without an output: audio, model or scoring errors."""
+    """Samples without a score because of an error: audio, model or scoring."""
     primary_metric: str
+    n_pending: int = 0
+    """Samples with an output that waits to be scored (e.g. no judge configured)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -304,6 +317,7 @@ class TaskMetrics:
             "n_scored": self.n_scored,
             "n_excluded": self.n_excluded,
             "n_failed": self.n_failed,
+            "n_pending": self.n_pending,
             "metrics": {name: value.to_dict() for name, value in self.metrics.items()},
             "breakdowns": {
                 group: {
@@ -328,5 +342,6 @@ class TaskMetrics:
             n_scored=int(data["n_scored"]),
             n_excluded=int(data["n_excluded"]),
             n_failed=int(data["n_failed"]),
+            n_pending=int(data.get("n_pending", 0)),
             primary_metric=data["primary_metric"],
         )

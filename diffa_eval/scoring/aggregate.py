@@ -12,10 +12,11 @@ from .metrics import Metric
 
 @dataclass(frozen=True)
 class ScoredSample:
-    """One sample's score (None when the sample failed) and its breakdown labels."""
+    """One sample's score (None when the sample failed or waits to be scored) and its breakdown labels."""
 
     score: Score | None
     groups: Mapping[str, str] = field(default_factory=dict)
+    pending: bool = False
 
 
 def _compute(metrics: Sequence[Metric], scores: Sequence[Score]) -> dict[str, MetricValue]:
@@ -41,12 +42,14 @@ def aggregate(
                 members[sample.groups[group]].append(sample.score)
         breakdowns[group] = {label: _compute(metrics, members[label]) for label in sorted(members)}
     n_excluded = sum(1 for score in scores if score.value is None)
+    n_pending = sum(1 for s in samples if s.score is None and s.pending)
     return TaskMetrics(
         metrics=_compute(metrics, scores),
         breakdowns=breakdowns,
         n_samples=len(samples),
         n_scored=len(scores) - n_excluded,
         n_excluded=n_excluded,
-        n_failed=len(samples) - len(scores),
+        n_failed=len(samples) - len(scores) - n_pending,
         primary_metric=metrics[0].name,
+        n_pending=n_pending,
     )

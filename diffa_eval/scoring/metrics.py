@@ -1,4 +1,11 @@
-"""Metrics: aggregate many Scores into one MetricValue with a bootstrap confidence interval."""
+"""Metrics: aggregate many Scores into one MetricValue with a bootstrap confidence interval.
+
+Every metric here is a ratio of sums over samples (or a mean of such ratios), so its
+confidence interval comes from resampling samples. A metric reads `Score.value` by default,
+or one of `Score.details` when it names a `field`: that is how a task reports a second
+scoring protocol (e.g. `accuracy_strict`) or a rate (e.g. `parse_failure_rate`) next to
+its official number.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..types import MetricValue, Score
-from .stats import bootstrap_ratio_ci
+from .stats import bootstrap_mean_of_ratios_ci
+
+Columns = tuple[list[float], list[float]]
+"""Per-sample numerators and denominators."""
 
 
 class Metric(Protocol):
-    """Aggregates the scores of one task; samples whose Score.value is None are left out."""
+    """Aggregates the scores of one task; samples that do not count for it are left out."""
 
     name: str
     lower_is_better: bool
@@ -21,19 +31,23 @@ class Metric(Protocol):
         ...
 
 
-def _ratio_metric(
-    numerators: list[float],
-    denominators: list[float],
-    lower_is_better: bool,
-    n: int,
-    details: dict[str, float] | None = None,
+def _read(score: Score, field: str | None) -> float | None:
+    if field is None:
+        return score.value
+    value = score.details.get(field)
+    return None if value is None else float(value)
+
+
+def _from_columns(
+    parts: Sequence[Columns], scale: float, lower_is_better: bool, details: dict[str, float] | None = None
 ) -> MetricValue:
-    low, high = bootstrap_ratio_ci(numerators, denominators)
+    value = sum(sum(num) / sum(den) for num, den in parts) / len(parts)
+    low, high = bootstrap_mean_of_ratios_ci(parts)
     return MetricValue(
-        value=100 * sum(numerators) / sum(denominators),
-        n=n,
-        ci_low=100 * low,
-        ci_high=100 * high,
+        value=scale * value,
+        n=len(parts[0][0]),
+        ci_low=scale * low,
+        ci_high=scale * high,
         lower_is_better=lower_is_better,
         details=details or {},
     )
@@ -41,16 +55,70 @@ def _ratio_metric(
 
 @dataclass(frozen=True)
 class Accuracy:
-    """Pooled (micro) accuracy in percent: correct answers over counted samples."""
+    """Pooled (micro) mean of per-sample 0/1 values, in percent; samples without the value are left out."""
 
     name: str = "accuracy"
+    field: str | None = None
+    """Read this `Score.details` entry instead of `Score.value`."""
+    lower_is_better: bool = False
+
+    def columns(self, scores: Sequence[Score]) -> Columns | None:
+        values = [value for value in (_read(score, self.field) for score in scores) if value is not None]
+        return (values, [1.0] * len(values)) if values else None
+
+    def compute(self, scores: Sequence[Score]) -> MetricValue | None:
+        columns = self.columns(scores)
+        return _from_columns([columns], 100.0, self.lower_is_better) if columns else None
+
+
+@dataclass(frozen=True)
+class MeanScore:
+    """Mean of per-sample values on their own scale (e.g. a 1-5 judge score), not in percent."""
+
+    name: str
+    field: str | None = None
     lower_is_better: bool = False
 
     def compute(self, scores: Sequence[Score]) -> MetricValue | None:
-        values = [float(s.value) for s in scores if s.value is not None]
-        if not values:
+        values = [value for value in (_read(score, self.field) for score in scores) if value is not None]
+        return _from_columns([(values, [1.0] * len(values))], 1.0, self.lower_is_better) if values else None
+
+
+@dataclass(frozen=True)
+class PooledRatio:
+    """Sum of one `Score.details` entry over the sum of another, in percent (e.g. instructions
+    followed over instructions given)."""
+
+    name: str
+    numerator: str
+    denominator: str
+    lower_is_better: bool = False
+
+    def columns(self, scores: Sequence[Score]) -> Columns | None:
+        counted = [s.details for s in scores if self.numerator in s.details and self.denominator in s.details]
+        if not counted or not sum(d[self.denominator] for d in counted):
             return None
-        return _ratio_metric(values, [1.0] * len(values), self.lower_is_better, len(values))
+        return [float(d[self.numerator]) for d in counted], [float(d[self.denominator]) for d in counted]
+
+    def compute(self, scores: Sequence[Score]) -> MetricValue | None:
+        columns = self.columns(scores)
+        return _from_columns([columns], 100.0, self.lower_is_better) if columns else None
+
+
+@dataclass(frozen=True)
+class MeanOfMetrics:
+    """The plain mean of several percentages over the same samples (e.g. IFEval's final score)."""
+
+    name: str
+    parts: tuple[Accuracy | PooledRatio, ...]
+    lower_is_better: bool = False
+
+    def compute(self, scores: Sequence[Score]) -> MetricValue | None:
+        columns = [part.columns(scores) for part in self.parts]
+        present = [c for c in columns if c is not None]
+        if len(present) != len(columns) or len({len(num) for num, _ in present}) != 1:
+            return None
+        return _from_columns(present, 100.0, self.lower_is_better)
 
 
 @dataclass(frozen=True)
@@ -70,4 +138,4 @@ class CorpusWER:
             key: float(sum(d[key] for d in counted))
             for key in ("substitutions", "deletions", "insertions", "hits", "reference_words")
         }
-        return _ratio_metric(errors, words, self.lower_is_better, len(counted), totals)
+        return _from_columns([(errors, words)], 100.0, self.lower_is_better, totals)

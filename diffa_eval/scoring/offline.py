@@ -10,7 +10,7 @@ from typing import Any
 from ..datasources import parse_json_records
 from ..errors import DiffaEvalError
 from ..task import Task
-from ..types import TaskMetrics
+from ..types import Sample, TaskMetrics, Unscored
 from .aggregate import ScoredSample, aggregate
 
 
@@ -37,6 +37,7 @@ def score_file(task: Task, path: Path) -> ScoredFile:
     records, problems = parse_json_records(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))
     lines: list[dict[str, Any]] = []
     scored: list[ScoredSample] = []
+    readable: list[tuple[int, Sample, str | None]] = []
     for index, record in enumerate(records):
         if record is None:
             lines.append({"id": None, "score": None, "extracted": None, "error": "unreadable record"})
@@ -44,12 +45,24 @@ def score_file(task: Task, path: Path) -> ScoredFile:
             continue
         try:
             sample = task.sample_from_record(record, path.parent)
-            result = task.score(sample, prediction_of(task, record))
         except DiffaEvalError as error:
             problems.append(f"{path}: record {index}: {error}")
             lines.append({"id": record.get("id"), "score": None, "extracted": None, "error": str(error)})
             scored.append(ScoredSample(None))
             continue
-        lines.append({"id": sample.id, "score": result.value, "extracted": result.extracted})
-        scored.append(ScoredSample(result, task.breakdown_labels(sample)))
+        readable.append((len(lines), sample, prediction_of(task, record)))
+        lines.append({"id": sample.id})
+        scored.append(ScoredSample(None))
+    results = task.score_batch([(sample, prediction) for _, sample, prediction in readable])
+    for (position, sample, _), result in zip(readable, results, strict=True):
+        if isinstance(result, Unscored):
+            if not result.pending:
+                problems.append(f"{path}: record {sample.id}: {result.reason}")
+            lines[position].update(score=None, extracted=None, error=result.reason)
+            scored[position] = ScoredSample(None, task.breakdown_labels(sample), pending=result.pending)
+            continue
+        lines[position].update(score=result.value, extracted=result.extracted)
+        if result.judgement is not None:
+            lines[position]["judgement"] = dict(result.judgement)
+        scored[position] = ScoredSample(result, task.breakdown_labels(sample))
     return ScoredFile(lines, aggregate(task.metrics, scored, task.breakdown_fields), problems)

@@ -2,15 +2,18 @@
 
 Each scorer reproduces one official scoring rule. `prediction` is None when a predictions
 file has no model output for a record; each scorer handles that as its official script does.
+Scorers that call a service (an LLM judge) are `BatchScorer`s: they score many predictions at
+once, concurrently, and the runner calls them after generation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from ..errors import DataError
 from ..registry import Registry
-from ..types import Sample, Score
+from ..types import Sample, Score, Unscored
 from .choice import token_set_match
 from .wer import NORMALIZER, english_normalizer, word_errors
 
@@ -23,6 +26,13 @@ class Scorer(Protocol):
     description: str
 
     def __call__(self, sample: Sample, prediction: str | None) -> Score: ...
+
+
+@runtime_checkable
+class BatchScorer(Scorer, Protocol):
+    """A scorer that calls a service; it scores a whole list at once and may leave items unscored."""
+
+    def score_batch(self, items: Sequence[tuple[Sample, str | None]]) -> list[Score | Unscored]: ...
 
 
 class ChoiceTextMatch:

@@ -1,4 +1,4 @@
-"""Confidence intervals by bootstrap over samples, for any metric that is a ratio of sums."""
+"""Confidence intervals by bootstrap over samples, for metrics that are ratios of sums (or means of them)."""
 
 from __future__ import annotations
 
@@ -23,20 +23,40 @@ def bootstrap_ratio_ci(
     Items are resampled with replacement, so a corpus metric such as WER is resampled by
     utterance and accuracy by item. The seed is fixed: the same scores give the same interval.
     """
-    num = np.asarray(numerators, dtype=np.float64)
-    den = np.asarray(denominators, dtype=np.float64)
-    if num.shape != den.shape or num.ndim != 1 or num.size == 0:
+    return bootstrap_mean_of_ratios_ci(
+        [(numerators, denominators)], confidence=confidence, resamples=resamples, seed=seed
+    )
+
+
+def bootstrap_mean_of_ratios_ci(
+    parts: Sequence[tuple[Sequence[float], Sequence[float]]],
+    *,
+    confidence: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over parts of sum(numerators) / sum(denominators).
+
+    All parts describe the same items (e.g. IFEval's four accuracies), so each resample draws
+    one set of items and applies it to every part.
+    """
+    columns = [(np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)) for num, den in parts]
+    size = columns[0][0].size if columns else 0
+    if size == 0 or any(num.shape != (size,) or den.shape != (size,) for num, den in columns):
         raise ValueError("numerators and denominators must be non-empty sequences of equal length")
     rng = np.random.default_rng(seed)
-    ratios = np.empty(resamples)
-    chunk = max(1, 2_000_000 // num.size)  # bound memory for large corpora
+    statistics = np.empty(resamples)
+    chunk = max(1, 2_000_000 // size)  # bound memory for large corpora
     for start in range(0, resamples, chunk):
         stop = min(resamples, start + chunk)
-        index = rng.integers(0, num.size, size=(stop - start, num.size))
-        totals = den[index].sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios[start:stop] = np.where(totals > 0, num[index].sum(axis=1) / totals, np.nan)
-    ratios = ratios[np.isfinite(ratios)]
+        index = rng.integers(0, size, size=(stop - start, size))
+        ratios = []
+        for num, den in columns:
+            totals = den[index].sum(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios.append(np.where(totals > 0, num[index].sum(axis=1) / totals, np.nan))
+        statistics[start:stop] = np.mean(ratios, axis=0)
+    statistics = statistics[np.isfinite(statistics)]
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(ratios, [tail, 100 - tail])
+    low, high = np.percentile(statistics, [tail, 100 - tail])
     return float(low), float(high)
