@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import DataError
+from .types import AudioRef
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +108,19 @@ def load_hub_split(
             f"could not load {where} from the hub: {type(error).__name__}: {error}. {missing_hint}".strip()
         ) from None
     return dataset, sha
+
+
+def record_audio(record: Mapping[str, Any], path_field: str, base_dir: Path | None) -> AudioRef | None:
+    """The audio of a metadata record: an embedded hub `audio` value, else `path_field` relative to `base_dir`."""
+    audio = record.get("audio")
+    if isinstance(audio, Mapping):
+        return AudioRef.from_hf(audio)
+    if record.get(path_field) and base_dir is not None:
+        return AudioRef(path=str((base_dir / str(record[path_field])).resolve()))
+    return None
+
+
+def short_record(record: Mapping[str, Any], limit: int = 200) -> str:
+    """A record as short JSON for error messages, without its audio."""
+    text = json.dumps({key: value for key, value in record.items() if key != "audio"}, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -26,7 +26,7 @@ from .errors import AudioError, ConfigError, DiffaEvalError, StoreError
 from .models import MODELS, load_model
 from .models.base import GenerationRequest, ModelAdapter
 from .scoring.aggregate import aggregate
-from .store import RunStore, SampleRecord, read_run
+from .store import RunStore, SampleRecord, atomic_write_text, read_run
 from .task import LoadedData, PromptVariant, Task, default_data_dir
 from .types import EvalRun, GenerationConfig, ModelOutput, ModelSpec, Sample, Score, TaskMetrics, Unscored, stable_hash
 
@@ -326,6 +326,11 @@ class Runner:
                 task.breakdown_fields,
             )
             store.write_metrics(metrics)
+            submission = task.submission(
+                [(p.sample, records[p.key].output if p.key in records else None) for p in plan]
+            )
+            if submission is not None:
+                atomic_write_text(directory / submission[0], submission[1])
             keys = {p.key: p.sample.id for p in plan}
             store.compact(keys)
             store.write_manifest(_finished(manifest))
@@ -411,8 +416,8 @@ class Runner:
                 sample_id=sample.id,
                 prompt=variant.build(sample),
                 audio=result.array if result is not None else None,
-                choices=sample.choices,
-                reference=sample.reference,
+                choices=task.answer_options(sample),
+                reference=task.ideal_answer(sample),
             )
             ready.append((planned, result, request))
         outputs = _generate_isolated(adapter, [r for _, _, r in ready], generation)

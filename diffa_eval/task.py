@@ -94,6 +94,15 @@ class Task(ABC):
     def prompt(self, sample: Sample) -> str:
         """The text instruction given to the model along with the audio (the default variant)."""
 
+    def answer_options(self, sample: Sample) -> tuple[str, ...]:
+        """The answers a model may give to a multiple-choice item, in the form the scorer reads
+        (the option texts by default); the chance baseline picks among them."""
+        return sample.choices
+
+    def ideal_answer(self, sample: Sample) -> str | None:
+        """The output that the scorer counts correct (the reference by default); the oracle returns it."""
+        return sample.reference
+
     def variants(self) -> dict[str, PromptVariant]:
         """Every prompt variant by name, the default first."""
         default = PromptVariant(self.default_prompt, "the task's default prompt", self.prompt)
@@ -120,6 +129,11 @@ class Task(ABC):
     def score(self, sample: Sample, prediction: str | None) -> Score:
         """Score one prediction exactly as the official scorer does."""
         return self.scorer(sample, prediction)
+
+    def submission(self, predictions: Sequence[tuple[Sample, str | None]]) -> tuple[str, str] | None:
+        """The benchmark's official submission file (name, content) for these predictions, in dataset
+        order, for benchmarks whose answers are withheld; None for the others."""
+        return None
 
     @property
     def scores_after_generation(self) -> bool:

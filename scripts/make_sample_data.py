@@ -5,7 +5,8 @@ clicks and chords synthesized with numpy. They follow the exact layouts of the r
 datasets (MMAU's test-mini JSON + WAV folder, LibriSpeech's speaker/chapter folders with
 FLAC files and .trans.txt), so the same loaders read them.
 
-    python scripts/make_sample_data.py
+    python scripts/make_sample_data.py            # every sample split
+    python scripts/make_sample_data.py mmsu mmar  # only these
 """
 
 from __future__ import annotations
@@ -275,8 +276,273 @@ def write_librispeech() -> None:
         (folder / f"{speaker}-{chapter}.trans.txt").write_text("\n".join(lines) + "\n")
 
 
+MMSU_ITEMS = [
+    # (spoken text, voice, question, choices, answer, category, sub-category, task_name)
+    (
+        "I would like a cup of tea, please.",
+        "en-us",
+        "What does the speaker ask for?",
+        ["Coffee", "Tea", "Water", "Juice"],
+        "Tea",
+        "perception",
+        "semantics",
+        "intent_detection",
+    ),
+    (
+        "The meeting has been moved to Friday.",
+        "en-gb",
+        "On which day is the meeting now?",
+        ["Monday", "Wednesday", "Friday", "Sunday"],
+        "Friday",
+        "perception",
+        "semantics",
+        "content_understanding",
+    ),
+    (
+        "Record. I will record the song.",
+        "en-us",
+        "How many times does the speaker say the word record?",
+        ["One", "Two", "Three", "Four"],
+        "Two",
+        "perception",
+        "phonology",
+        "word_counting",
+    ),
+    (
+        "Cat, hat, bat.",
+        "en-us",
+        "Which sound do all the spoken words share?",
+        ["The ending sound at", "The starting sound k", "The vowel ee", "The ending sound og"],
+        "The ending sound at",
+        "reasoning",
+        "phonology",
+        "rhyme_reasoning",
+    ),
+    (
+        "Is it raining?",
+        "en-us",
+        "What kind of sentence does the speaker say?",
+        ["A statement", "A question", "A command", "An exclamation"],
+        "A question",
+        "perception",
+        "paralinguistics",
+        "sentence_type",
+    ),
+    (
+        "Yes, I will be there at nine.",
+        "en-gb",
+        "What will the speaker most likely do next?",
+        ["Stay at home", "Arrive at nine", "Cancel the plan", "Call a taxi at ten"],
+        "Arrive at nine",
+        "reasoning",
+        "semantics",
+        "intent_reasoning",
+    ),
+    (
+        "Wonderful! We won the final!",
+        "en-us",
+        "How does the speaker most likely feel?",
+        ["Sad", "Angry", "Happy", "Bored"],
+        "Happy",
+        "reasoning",
+        "paralinguistics",
+        "emotion_reasoning",
+    ),
+    (
+        "Please close the window.",
+        "en-gb",
+        "Which accent is closest to the speaker's?",
+        ["British English", "Indian English", "American English", "Australian English"],
+        "British English",
+        "perception",
+        "paralinguistics",
+        "accent_identification",
+    ),
+]
+
+
+def write_mmsu() -> None:
+    """MMSU in the official inference-output layout: JSONL metadata naming WAV files."""
+    folder = ROOT / "mmsu"
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index, (text, voice, question, choices, answer, category, sub, task) in enumerate(MMSU_ITEMS):
+        item_id = f"{task}_{index:03d}"
+        soundfile.write(folder / "audio" / f"{item_id}.wav", speak(text, 16000, voice=voice), 16000, subtype="PCM_16")
+        record = {"id": item_id, "audio_path": f"audio/{item_id}.wav", "task_name": task, "question": question}
+        record.update({f"choice_{letter}": choice for letter, choice in zip("abcd", choices, strict=True)})
+        record.update(
+            {
+                "answer_gt": answer,
+                "category": category,
+                "sub-category": sub,
+                "sub-sub-category": task,
+                "linguistics_sub_discipline": sub,
+            }
+        )
+        lines.append(json.dumps(record))
+    (folder / "mmsu.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def write_mmau_test() -> None:
+    """MMAU test layout: answers withheld, audio under test-audios/."""
+    folder = ROOT / "mmau_test"
+    (folder / "test-audios").mkdir(parents=True, exist_ok=True)
+    items = [
+        ("How many beeps are there?", ["Two", "Three", "Four", "Five"], beeps(3, 22050), 22050, "sound"),
+        (
+            "What is the speaker's request?",
+            ["Open the door", "Close the door", "Lock the car", "Call home"],
+            speak("Please open the door.", 16000),
+            16000,
+            "speech",
+        ),
+        (
+            "Is the melody rising or falling?",
+            ["Rising", "Falling"],
+            melody([262.0, 330.0, 392.0, 523.0], 44100),
+            44100,
+            "music",
+        ),
+    ]
+    records = []
+    for index, (question, choices, audio, rate, domain) in enumerate(items):
+        item_id = str(uuid.uuid5(NAMESPACE, f"mmau-test-{index}"))
+        soundfile.write(folder / "test-audios" / f"{item_id}.wav", audio, rate, subtype="PCM_16")
+        records.append(
+            {
+                "id": item_id,
+                "audio_id": f"./test-audios/{item_id}.wav",
+                "question": question,
+                "choices": choices,
+                "dataset": "synthetic",
+                "task": domain,
+                "split": "test",
+                "category": "Reasoning",
+                "sub-category": "Counting" if domain == "sound" else "Content",
+                "difficulty": "easy",
+            }
+        )
+    (folder / "mmau-test.json").write_text(json.dumps(records, indent=4) + "\n")
+
+
+def write_mmar() -> None:
+    """MMAR layout: MMAR-meta.jsonl naming files under audio/; one clip is longer than 30 s."""
+    folder = ROOT / "mmar"
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    long_clip = np.concatenate([beeps(4, 8000), silence(30.0, 8000), tone(660, 0.5, 8000)])
+    items = [
+        (
+            "What is the speaker counting?",
+            ["Apples", "Days", "Steps", "Coins"],
+            "Days",
+            speak("Monday, Tuesday, Wednesday. Three days to go.", 16000),
+            16000,
+            ".wav",
+            "speech",
+            "Semantic Layer",
+            "Content Understanding",
+        ),
+        (
+            "Which instrument-like sound plays after the voice?",
+            ["A high beep", "A drum roll"],
+            "A high beep",
+            np.concatenate([speak("Listen now.", 16000), silence(0.3, 16000), tone(1200, 0.4, 16000)]),
+            16000,
+            ".wav",
+            "mix-sound-speech",
+            "Perception Layer",
+            "Event Order",
+        ),
+        (
+            "How many chords are played?",
+            ["One", "Two", "Three"],
+            "Two",
+            np.concatenate(
+                [
+                    chord([262.0, 330.0, 392.0], 0.7, 22050),
+                    silence(0.2, 22050),
+                    chord([294.0, 370.0, 440.0], 0.7, 22050),
+                ]
+            ),
+            22050,
+            ".wav",
+            "music",
+            "Perception Layer",
+            "Counting",
+        ),
+        (
+            "Does the pitch go up or down?",
+            ["Up", "Down"],
+            "Up",
+            chirp(300, 1200, 1.2, 16000),
+            16000,
+            ".wav",
+            "sound",
+            "Signal Layer",
+            "Pitch",
+        ),
+        (
+            "What happens at the very end of the long recording?",
+            ["A short tone", "A voice", "Applause"],
+            "A short tone",
+            long_clip,
+            8000,
+            ".flac",
+            "sound",
+            "Perception Layer",
+            "Long Audio",
+        ),
+        (
+            "Which city does the speaker mention?",
+            ["Paris", "Tokyo", "Lima", "Cairo"],
+            "Tokyo",
+            speak("Next summer we fly to Tokyo.", 16000, voice="en-gb"),
+            16000,
+            ".wav",
+            "speech",
+            "Cultural Layer",
+            "Geography",
+        ),
+    ]
+    lines = []
+    for index, (question, choices, answer, audio, rate, suffix, modality, category, sub) in enumerate(items):
+        item_id = f"synthetic{index:02d}_00-00-00_00-00-{int(len(audio) / rate):02d}"
+        soundfile.write(folder / "audio" / f"{item_id}{suffix}", audio, rate, subtype="PCM_16")
+        lines.append(
+            json.dumps(
+                {
+                    "id": item_id,
+                    "audio_path": f"./audio/{item_id}{suffix}",
+                    "question": question,
+                    "choices": choices,
+                    "answer": answer,
+                    "modality": modality,
+                    "category": category,
+                    "sub-category": sub,
+                    "language": "en" if "speech" in modality else None,
+                    "source": "synthetic",
+                    "url": None,
+                    "timestamp": None,
+                }
+            )
+        )
+    (folder / "MMAR-meta.jsonl").write_text("\n".join(lines) + "\n")
+
+
+WRITERS = {
+    "mmau_test_mini": write_mmau,
+    "mmau_test": write_mmau_test,
+    "librispeech": write_librispeech,
+    "mmsu": write_mmsu,
+    "mmar": write_mmar,
+}
+
+
 if __name__ == "__main__":
-    write_mmau()
-    write_librispeech()
+    import sys
+
+    for name in sys.argv[1:] or list(WRITERS):
+        WRITERS[name]()
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
     print(f"wrote {ROOT} ({total / 1024:.0f} KiB)")

@@ -1,83 +1,132 @@
-"""MMAU test-mini: Massive Multi-Task Audio Understanding and Reasoning (Sakshi et al., ICLR 2025).
+"""MMAU: Massive Multi-Task Audio Understanding and Reasoning (Sakshi et al., ICLR 2025).
 
-Dataset: 1,000 multiple-choice questions over sound, music and speech; labels MMAU-v05.15.25
-(official metadata `mmau-test-mini.json`, git blob a2f7539, from github.com/Sakshi113/MMAU;
-audio in `test-mini-audios/`). Hub copy: gamma-lab-umd/MMAU-test-mini. License: see the
-MMAU repository (audio from third-party corpora). arXiv:2410.19168.
+Dataset: multiple-choice questions over sound, music and speech; labels MMAU-v05.15.25.
+`mmau_test_mini`: 1,000 items with answers (official metadata `mmau-test-mini.json`, git blob
+a2f7539; audio in `test-mini-audios/`; hub gamma-lab-umd/MMAU-test-mini). `mmau_test`: 9,000
+items whose answers are withheld (`mmau-test.json`, blob 344d99b; audio in `test-audios/`; hub
+gamma-lab-umd/MMAU-test). Metadata from github.com/Sakshi113/MMAU. License: see the MMAU
+repository (audio from third-party corpora). arXiv:2410.19168.
 
 Scoring: the official `evaluation.py` string match. A prediction is correct when it holds
 every word of the answer text and no word that only other options hold; a letter alone is
 wrong. Accuracy is pooled over all items; breakdowns by task (sound/music/speech),
 difficulty and sub-category. Records without a prediction are left out, as in the official
-script. Prompt: the question and the options without letters (the MMAR authors' wording),
-so that models answer with the option text that the scorer matches.
+script. `mmau_test` reports no accuracy: each run writes `submission.json` (the official
+metadata with the model's text under `model_output` and `model_prediction`, the keys the
+official script and README name) for the MMAU-Eval space on Hugging Face.
+
+Prompts: `default`, the question and the options without letters (the MMAR authors'
+wording), so that models answer with the option text that the scorer matches; `diffa` /
+`diffa-2`, DIFFA's prompt with lettered choices and 16-token answers.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from diffa_eval.datasources import load_hub_split, read_json_records
+from diffa_eval.datasources import load_hub_split, read_json_records, record_audio, short_record
 from diffa_eval.errors import DataError
+from diffa_eval.prompts import diffa_choice_prompt, diffusion_length
 from diffa_eval.scoring.metrics import Accuracy
 from diffa_eval.scoring.scorers import SCORERS
-from diffa_eval.task import LoadedData, Task, register_task
-from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, Sample
+from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
+from diffa_eval.types import DatasetInfo, GenerationConfig, Sample
 
-HUB_ID = "gamma-lab-umd/MMAU-test-mini"
-METADATA = "mmau-test-mini.json"
-SAMPLE_DIR = Path(__file__).parent / "samples" / "mmau_test_mini"
-LABEL_VERSIONS = {"a2f7539b406a7a466d554e15a22342dbfe53c461": "MMAU-v05.15.25"}
-"""Git blob sha of the official metadata file -> the label version it carries."""
+SAMPLES = Path(__file__).parent / "samples"
+LABEL_VERSIONS = {
+    "a2f7539b406a7a466d554e15a22342dbfe53c461": "MMAU-v05.15.25",
+    "344d99bb206f8be8e69b4507988556fb52b36b02": "MMAU-v05.15.25",
+}
+"""Git blob sha of an official metadata file -> the label version it carries."""
 HUB_LABEL_VERSIONS = {"ccd9696": "MMAU-v05.15.25"}
-"""Hub commit sha prefix -> label version."""
+"""Hub commit sha prefix of gamma-lab-umd/MMAU-test-mini -> label version."""
 _LETTER_PREFIX = re.compile(r"^\([A-Z]\)\s*")
 
-MISSING = (
-    "To run MMAU test-mini, put the official files in <data dir>/MMAU/: mmau-test-mini.json "
-    "(https://github.com/Sakshi113/MMAU) and the folder test-mini-audios/ (audio archive from "
-    "https://huggingface.co/datasets/gamma-lab-umd/MMAU-test-mini), then pass --data-dir or set "
-    "DIFFA_EVAL_DATA_DIR; or allow hub access so that gamma-lab-umd/MMAU-test-mini can be downloaded. "
-    "Use --split sample for the bundled offline sample."
-)
+
+def _diffa_prompt(sample: Sample) -> str:
+    return diffa_choice_prompt(str(sample.fields.get("question", "")).strip(), sample.choices)
 
 
-class MMAUTestMini(Task):
-    name = "mmau_test_mini"
+class MMAU(Task):
     version = 1
-    description = "MMAU test-mini (v05.15.25): 1,000 sound/music/speech multiple-choice items, official string match."
     groups = ("mmau",)
-    scorer = SCORERS.get("choice_text_match")
     metrics = (Accuracy(),)
     generation = GenerationConfig(max_new_tokens=64)
     breakdown_fields = ("task", "difficulty", "sub-category")
     prediction_fields = ("prediction", "model_output", "model_prediction")
+    prompt_variants = (
+        PromptVariant(
+            "diffa",
+            "DIFFA's prompt (lettered choices) and answer length (16 tokens)",
+            _diffa_prompt,
+            diffusion_length(16),
+        ),
+        PromptVariant(
+            "diffa-2",
+            "DIFFA-2's prompt (lettered choices) and answer length (16 tokens)",
+            _diffa_prompt,
+            diffusion_length(16),
+        ),
+    )
+
+    def __init__(self, subset: str) -> None:
+        self.subset = subset
+        self.name = f"mmau_{subset.replace('-', '_')}"
+        self.metadata = f"mmau-{subset}.json"
+        self.hub_id = f"gamma-lab-umd/MMAU-{subset}"
+        self.sample_dir = SAMPLES / self.name
+        self.answers_hidden = subset == "test"
+        if self.answers_hidden:
+            self.description = (
+                "MMAU test (v05.15.25): 9,000 items, answers withheld; writes the official submission file."
+            )
+            self.scorer = SCORERS.get("hidden_answers")
+        else:
+            self.description = (
+                "MMAU test-mini (v05.15.25): 1,000 sound/music/speech multiple-choice items, official string match."
+            )
+            self.scorer = SCORERS.get("choice_text_match")
+        self.missing = (
+            f"To run MMAU {subset}, put the official files in <data dir>/MMAU/: {self.metadata} "
+            f"(https://github.com/Sakshi113/MMAU) and the folder {subset}-audios/ (audio archive from "
+            f"https://huggingface.co/datasets/{self.hub_id}), then pass --data-dir or set DIFFA_EVAL_DATA_DIR; "
+            f"or allow hub access so that {self.hub_id} can be downloaded. Use --split sample for the bundled sample."
+        )
 
     def load(self, split: str, data_dir: Path | None = None) -> LoadedData:
         self.check_split(split)
         if split == "sample":
-            return self._load_folder(SAMPLE_DIR, source="bundled")
+            return self._load_folder(self.sample_dir, source="bundled")
         for folder in (data_dir / "MMAU", data_dir) if data_dir else ():
-            if (folder / METADATA).is_file():
+            if (folder / self.metadata).is_file():
                 return self._load_folder(folder, source="local")
         return self._load_hub()
 
     def _load_folder(self, folder: Path, source: str) -> LoadedData:
-        records, blob = read_json_records(folder / METADATA)
+        records, blob = read_json_records(folder / self.metadata)
         samples = [self.sample_from_record(record, folder) for record in records]
-        where = f"bundled:{SAMPLE_DIR.name}/{METADATA}" if source == "bundled" else str(folder / METADATA)
-        info = DatasetInfo(source, where, blob, LABEL_VERSIONS.get(blob))
-        return LoadedData(samples, info)
+        where = f"bundled:{folder.name}/{self.metadata}" if source == "bundled" else str(folder / self.metadata)
+        return LoadedData(samples, DatasetInfo(source, where, blob, LABEL_VERSIONS.get(blob)))
 
     def _load_hub(self) -> LoadedData:
-        dataset, sha = load_hub_split(HUB_ID, "test", audio_columns=("context",), missing_hint=MISSING)
+        dataset, sha = load_hub_split(self.hub_id, "test", audio_columns=("context",), missing_hint=self.missing)
         samples = [self.sample_from_record(_official_record(row)) for row in dataset]
-        label_version = next((v for prefix, v in HUB_LABEL_VERSIONS.items() if sha and sha.startswith(prefix)), None)
-        return LoadedData(samples, DatasetInfo("hub", HUB_ID, sha, label_version))
+        known = HUB_LABEL_VERSIONS if not self.answers_hidden else {}
+        label_version = next((v for prefix, v in known.items() if sha and sha.startswith(prefix)), None)
+        return LoadedData(samples, DatasetInfo("hub", self.hub_id, sha, label_version))
+
+    def submission(self, predictions: Sequence[tuple[Sample, str | None]]) -> tuple[str, str] | None:
+        if not self.answers_hidden:
+            return None
+        records = [
+            {**sample.fields, "model_output": text or "", "model_prediction": text or ""}
+            for sample, text in predictions
+        ]
+        return "submission.json", json.dumps(records, indent=2, ensure_ascii=False) + "\n"
 
     def sample_from_record(self, record: Mapping[str, Any], base_dir: Path | None = None) -> Sample:
         try:
@@ -85,16 +134,10 @@ class MMAUTestMini(Task):
             answer = record.get("answer")
             sample_id = str(record["id"])
         except (KeyError, TypeError) as error:
-            raise DataError(f"MMAU record lacks a field: {error}; record: {_short(record)}") from None
-        audio = record.get("audio")
-        if isinstance(audio, Mapping):
-            ref: AudioRef | None = AudioRef.from_hf(audio)
-        elif record.get("audio_id") and base_dir is not None:
-            ref = AudioRef(path=str((base_dir / str(record["audio_id"])).resolve()))
-        else:
-            ref = None
+            raise DataError(f"MMAU record lacks a field: {error}; record: {short_record(record)}") from None
         fields = {key: value for key, value in record.items() if key != "audio"}
-        return Sample(sample_id, ref, None if answer is None else str(answer), choices, fields)
+        audio = record_audio(record, "audio_id", base_dir)
+        return Sample(sample_id, audio, None if answer is None else str(answer), choices, fields)
 
     def prompt(self, sample: Sample) -> str:
         question = str(sample.fields.get("question", "")).strip()
@@ -110,15 +153,11 @@ def _official_record(row: Mapping[str, Any]) -> dict[str, Any]:
     record.update(
         question=row["instruction"],
         choices=[_LETTER_PREFIX.sub("", str(choice)) for choice in row["choices"]],
-        answer=_LETTER_PREFIX.sub("", str(row["answer"])),
+        answer=None if row.get("answer") is None else _LETTER_PREFIX.sub("", str(row["answer"])),
         audio=row["context"],
     )
     return record
 
 
-def _short(record: Mapping[str, Any]) -> str:
-    text = json.dumps({k: v for k, v in record.items() if k != "audio"}, default=str)
-    return text if len(text) <= 200 else text[:200] + "..."
-
-
-register_task(MMAUTestMini())
+register_task(MMAU("test-mini"))
+register_task(MMAU("test"))

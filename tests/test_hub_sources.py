@@ -31,7 +31,10 @@ def _hub_repo(root: Path, config: str, rows: dict[str, list[Any]], audio_column:
 
 
 def _point_hub_at(monkeypatch: pytest.MonkeyPatch, task: Any, repo: Path) -> None:
-    monkeypatch.setattr(sys.modules[type(task).__module__], "HUB_ID", str(repo))
+    if hasattr(task, "hub_id"):
+        monkeypatch.setattr(task, "hub_id", str(repo))
+    else:
+        monkeypatch.setattr(sys.modules[type(task).__module__], "HUB_ID", str(repo))
 
 
 def test_librispeech_from_the_hub_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

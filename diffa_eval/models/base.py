@@ -15,9 +15,10 @@ from ..types import GenerationConfig, ModelOutput, ModelSpec
 class GenerationRequest:
     """One sample as a model sees it.
 
-    `audio` is mono float32 at the adapter's `sampling_rate`. `choices` are the answer
-    options of a multiple-choice item (empty otherwise). `reference` is the expected answer;
-    only the oracle baseline reads it.
+    `audio` is mono float32 at the adapter's `sampling_rate`. `choices` are the answers a
+    multiple-choice item accepts, in the form its scorer reads (option texts, or letters), and
+    empty otherwise. `reference` is the output the scorer counts correct; only the oracle
+    baseline reads it.
     """
 
     sample_id: str

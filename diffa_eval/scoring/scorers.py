@@ -15,6 +15,7 @@ from ..errors import DataError
 from ..registry import Registry
 from ..types import Sample, Score, Unscored
 from .choice import token_set_match
+from .letters import LETTERS, LetterStatus, mmsu_letter
 from .wer import NORMALIZER, english_normalizer, word_errors
 
 
@@ -50,6 +51,36 @@ class ChoiceTextMatch:
         return Score(float(token_set_match(prediction, sample.reference, sample.choices)), extracted=prediction)
 
 
+class HiddenAnswers:
+    name = "hidden_answers"
+    description = "No score: the benchmark withholds its answers; predictions go to the official submission file."
+
+    def __call__(self, sample: Sample, prediction: str | None) -> Score:
+        return Score(None, extracted=prediction, explanation="answers are withheld: submit the predictions file")
+
+
+class MMSULetter:
+    name = "mmsu_letter"
+    description = (
+        "MMSU official letter rule: first character A-D, else the second-to-last; correct when that option's "
+        "text equals the answer. Official protocol leaves format errors out; `strict` counts them wrong."
+    )
+
+    def __call__(self, sample: Sample, prediction: str | None) -> Score:
+        if sample.reference is None:
+            raise DataError(f"item {sample.id} has no answer to score against")
+        answer = mmsu_letter(prediction)
+        options = dict(zip(LETTERS, sample.choices, strict=False))
+        correct = float(answer.letter is not None and options.get(answer.letter) == sample.reference)
+        unparsable = answer.status is LetterStatus.UNPARSABLE
+        return Score(
+            None if unparsable else correct,
+            extracted=answer.letter,
+            details={"strict": correct, "parse_failed": float(answer.status is not LetterStatus.PARSED)},
+            explanation="format error: the official scorer leaves the record out" if unparsable else None,
+        )
+
+
 class WhisperWER:
     name = "whisper_wer"
     description = (
@@ -71,5 +102,5 @@ class WhisperWER:
 SCORERS: Registry[Scorer] = Registry(
     "scorer", accept=lambda obj: None if isinstance(obj, Scorer) else "expected a Scorer"
 )
-for _scorer in (ChoiceTextMatch(), WhisperWER()):
+for _scorer in (ChoiceTextMatch(), HiddenAnswers(), MMSULetter(), WhisperWER()):
     SCORERS.register(_scorer.name, _scorer, description=_scorer.description)

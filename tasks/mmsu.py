@@ -1,0 +1,130 @@
+"""MMSU: Massive Multi-task Spoken Language Understanding and Reasoning (Wang et al., ICLR 2026).
+
+Dataset: 5,000 four-option questions over 47 tasks of speech perception and reasoning
+(semantics, phonology, paralinguistics); hub ddwang2000/MMSU (its one split is named
+`train`), MIT license; arXiv:2506.04779. Locally: a folder with a JSONL/JSON metadata file
+in the official inference output layout (`id`, `audio_path`, `question`, `choice_a`..`choice_d`,
+`answer_gt`, `category`, `sub-category`, ...), or a downloaded copy of the hub dataset.
+
+Scoring: the official `mmsu_evaluation.py` letter rule (see `diffa_eval.scoring.letters`).
+`accuracy` is the official protocol, which leaves format errors out of the denominator;
+`accuracy_strict` counts them wrong, as DIFFA's own evaluation does; `parse_failure_rate`
+is the share of responses without a readable letter (empty ones included). Breakdowns by
+category (perception/reasoning), sub-category, their pairs (the official leaderboard
+columns) and task.
+
+Prompts: `official` (the current wording, Feb 2026), `official-2025` (the earlier wording,
+which DIFFA used), and `diffa` / `diffa-2` (that wording with DIFFA's and DIFFA-2's answer
+lengths: 4 and 16 tokens, steps = block = length).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from diffa_eval.datasources import load_hub_split, read_json_records, record_audio, short_record
+from diffa_eval.errors import DataError
+from diffa_eval.prompts import diffusion_length, lettered
+from diffa_eval.scoring.letters import LETTERS
+from diffa_eval.scoring.metrics import Accuracy
+from diffa_eval.scoring.scorers import SCORERS
+from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
+from diffa_eval.types import DatasetInfo, GenerationConfig, Sample
+
+HUB_ID = "ddwang2000/MMSU"
+HUB_SPLIT = "train"
+SAMPLE_DIR = Path(__file__).parent / "samples" / "mmsu"
+CHOICE_KEYS = ("choice_a", "choice_b", "choice_c", "choice_d")
+
+INSTRUCTION = "Choose the most suitable answer from options A, B, C, and D. You must respond with only A, B, C, or D."
+INSTRUCTION_2025 = (
+    "Choose the most suitable answer from options A, B, C, and D to respond the question in next line, "
+    "**you should only choose A or B or C or D.** Do not provide any additional explanations or content."
+)
+
+MISSING = (
+    "To run MMSU, put a local copy in <data dir>/MMSU/: a JSONL metadata file in the official layout "
+    "(id, audio_path, question, choice_a..choice_d, answer_gt, category, sub-category) with the audio files it "
+    "names, or a download of https://huggingface.co/datasets/ddwang2000/MMSU; then pass --data-dir or set "
+    "DIFFA_EVAL_DATA_DIR. Or allow hub access. Use --split sample for the bundled offline sample."
+)
+
+
+def _with_instruction(instruction: str, sample: Sample) -> str:
+    return f"{instruction}\n\nQuestion: {sample.fields.get('question', '')}\n\n{lettered(sample.choices)}"
+
+
+def _prompt_2025(sample: Sample) -> str:
+    return _with_instruction(INSTRUCTION_2025, sample)
+
+
+class MMSU(Task):
+    name = "mmsu"
+    version = 1
+    description = "MMSU: 5,000 spoken-language perception/reasoning questions (47 tasks), official letter rule."
+    scorer = SCORERS.get("mmsu_letter")
+    metrics = (
+        Accuracy(),
+        Accuracy("accuracy_strict", field="strict"),
+        Accuracy("parse_failure_rate", field="parse_failed", lower_is_better=True),
+    )
+    generation = GenerationConfig(max_new_tokens=32)
+    breakdown_fields = ("category", "sub-category", "category/sub-category", "task_name")
+    prediction_fields = ("prediction", "response")
+    default_prompt = "official"
+    prompt_variants = (
+        PromptVariant("official-2025", "the earlier official wording (MMSU_Bench, 2025), used by DIFFA", _prompt_2025),
+        PromptVariant("diffa", "DIFFA's prompt and answer length (4 tokens)", _prompt_2025, diffusion_length(4)),
+        PromptVariant("diffa-2", "DIFFA-2's prompt and answer length (16 tokens)", _prompt_2025, diffusion_length(16)),
+    )
+
+    def load(self, split: str, data_dir: Path | None = None) -> LoadedData:
+        self.check_split(split)
+        if split == "sample":
+            return self._load_metadata(SAMPLE_DIR / "mmsu.jsonl", "bundled")
+        folder = data_dir / "MMSU" if data_dir and (data_dir / "MMSU").is_dir() else None
+        if folder is not None:
+            metadata = sorted([*folder.glob("*.jsonl"), *folder.glob("*.json")])
+            if metadata:
+                return self._load_metadata(metadata[0], "local")
+            return self._load_hub(str(folder))
+        return self._load_hub(HUB_ID)
+
+    def _load_metadata(self, path: Path, source: str) -> LoadedData:
+        records, blob = read_json_records(path)
+        samples = [self.sample_from_record(record, path.parent) for record in records]
+        where = f"bundled:{SAMPLE_DIR.name}/{path.name}" if source == "bundled" else str(path)
+        return LoadedData(samples, DatasetInfo(source, where, blob))
+
+    def _load_hub(self, repo: str) -> LoadedData:
+        dataset, sha = load_hub_split(repo, HUB_SPLIT, audio_columns=("audio",), missing_hint=MISSING)
+        source = "hub" if repo == HUB_ID else "local"
+        return LoadedData([self.sample_from_record(row) for row in dataset], DatasetInfo(source, repo, sha))
+
+    def sample_from_record(self, record: Mapping[str, Any], base_dir: Path | None = None) -> Sample:
+        try:
+            sample_id = str(record["id"])
+            choices = tuple(str(record.get(key) or "") for key in CHOICE_KEYS)
+            answer = record.get("answer_gt")
+        except (KeyError, TypeError) as error:
+            raise DataError(f"MMSU record lacks a field: {error}; record: {short_record(record)}") from None
+        if answer is not None and choices.count(str(answer)) != 1:
+            raise DataError(f"MMSU item {sample_id}: answer_gt {answer!r} is not exactly one of the four choices")
+        fields = {key: value for key, value in record.items() if key != "audio"}
+        fields["category/sub-category"] = f"{record.get('category')}/{record.get('sub-category')}"
+        audio = record_audio(record, "audio_path", base_dir)
+        return Sample(sample_id, audio, None if answer is None else str(answer), choices, fields)
+
+    def prompt(self, sample: Sample) -> str:
+        return _with_instruction(INSTRUCTION, sample)
+
+    def answer_options(self, sample: Sample) -> tuple[str, ...]:
+        return tuple(LETTERS)
+
+    def ideal_answer(self, sample: Sample) -> str | None:
+        return None if sample.reference is None else LETTERS[sample.choices.index(sample.reference)]
+
+
+register_task(MMSU())
