@@ -42,6 +42,11 @@ class TableFormat(str, Enum):
     json = "json"
 
 
+class LongAudio(str, Enum):
+    truncate = "truncate"
+    skip = "skip"
+
+
 class ListKind(str, Enum):
     tasks = "tasks"
     models = "models"
@@ -139,6 +144,10 @@ def run(
         str | None,
         typer.Option(help="Use this prompt variant on every task (default: each model's preferred variant)."),
     ] = None,
+    long_audio: Annotated[
+        LongAudio,
+        typer.Option(help="Audio longer than a model's window: cut it to the window, or skip the sample (recorded)."),
+    ] = LongAudio.truncate,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
@@ -168,6 +177,7 @@ def run(
             "options": _parse_options(option or []),
         },
         prompt=prompt,
+        long_audio=long_audio.value,
         command=tuple(sys.argv),
     )
     console = _console()

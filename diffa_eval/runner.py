@@ -33,6 +33,7 @@ from .types import EvalRun, GenerationConfig, ModelOutput, ModelSpec, Sample, Sc
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = Path("results/runs")
+LONG_AUDIO_POLICIES = ("truncate", "skip")
 _PACKAGES = ("diffa-eval", "torch", "transformers", "datasets", "numpy", "jiwer", "soundfile", "soxr", "vllm")
 
 
@@ -55,6 +56,9 @@ class RunOptions:
     None values leave a task's setting as it is; `options` are merged into the task's options."""
     prompt: str | None = None
     """Force this prompt variant on every task; None lets each model pick (see `Task.select_prompt`)."""
+    long_audio: str = "truncate"
+    """Audio longer than a model's window (`max_audio_seconds`): `truncate` gives the model the first
+    window's worth and records the cut on the sample; `skip` records the sample as failed."""
     command: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -62,6 +66,8 @@ class RunOptions:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be >= 1, got {self.limit}")
+        if self.long_audio not in LONG_AUDIO_POLICIES:
+            raise ConfigError(f"long_audio must be one of {', '.join(LONG_AUDIO_POLICIES)}, got {self.long_audio!r}")
 
 
 @dataclass(frozen=True)
@@ -186,11 +192,12 @@ def resume_key(
     prompt_variant: str,
     sample_id: str,
     audio_sha256: str | None,
+    audio_window: tuple[float, str] | None = None,
 ) -> str:
-    """The content hash under which a sample's result is stored."""
-    return stable_hash(
-        [str(spec), generation.to_dict(), task.name, task.version, prompt_variant, sample_id, audio_sha256]
-    )
+    """The content hash under which a sample's result is stored; `audio_window` is the model's
+    audio limit in seconds and the long-audio policy, when the model has a limit."""
+    parts: list[Any] = [str(spec), generation.to_dict(), task.name, task.version, prompt_variant, sample_id]
+    return stable_hash([*parts, audio_sha256, *([list(audio_window)] if audio_window else [])])
 
 
 def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, Any], seed: int) -> GenerationConfig:
@@ -281,11 +288,15 @@ class Runner:
         probes: Sequence[tuple[audio.AudioProbe | None, str | None]],
     ) -> RunOutcome:
         variant = task.select_prompt(getattr(adapter, "prompt_variants", ()), self.options.prompt)
+        limit: float | None = getattr(adapter, "max_audio_seconds", None)
+        window = (limit, self.options.long_audio) if limit else None
         generation = run_generation(task, variant, self.options.generation, self.options.seed)
         run_id = stable_hash([str(spec), task.name, task.version, split, variant.name, generation.to_dict()])
         directory = run_directory(self.options.output_dir, spec, task, split, run_id)
         plan = [
-            _PlannedSample(s, resume_key(spec, generation, task, variant.name, s.id, p.sha256 if p else None), p, e)
+            _PlannedSample(
+                s, resume_key(spec, generation, task, variant.name, s.id, p.sha256 if p else None, window), p, e
+            )
             for s, (p, e) in zip(loaded.samples, probes, strict=True)
         ]
         with RunStore(directory) as store:
@@ -411,18 +422,26 @@ class Runner:
             if isinstance(result, str):
                 records.append(_failure(task, variant, planned, result, "audio"))
                 continue
+            limit: float | None = getattr(adapter, "max_audio_seconds", None)
+            array = None if result is None else result.array
+            if result is not None and limit and result.seconds > limit:
+                if self.options.long_audio == "skip":
+                    message = f"audio is {result.seconds:.1f} s, longer than the model's {limit:g} s window"
+                    records.append(_failure(task, variant, planned, message + " (--long-audio skip)", "audio"))
+                    continue
+                array = result.array[: int(limit * result.sampling_rate)]
             sample = planned.sample
             request = GenerationRequest(
                 sample_id=sample.id,
                 prompt=variant.build(sample),
-                audio=result.array if result is not None else None,
+                audio=array,
                 choices=task.answer_options(sample),
                 reference=task.ideal_answer(sample),
             )
             ready.append((planned, result, request))
         outputs = _generate_isolated(adapter, [r for _, _, r in ready], generation)
         produced = [
-            _record(task, planned, request.prompt, decoded_audio, output)
+            _record(task, planned, request, decoded_audio, output)
             for (planned, decoded_audio, request), output in zip(ready, outputs, strict=True)
         ]
         samples = [planned.sample for planned, _, _ in ready]
@@ -479,14 +498,21 @@ def _failure(task: Task, variant: PromptVariant, planned: _PlannedSample, messag
 
 
 def _record(
-    task: Task, planned: _PlannedSample, prompt: str, decoded: audio.DecodedAudio | None, output: ModelOutput
+    task: Task,
+    planned: _PlannedSample,
+    request: GenerationRequest,
+    decoded: audio.DecodedAudio | None,
+    output: ModelOutput,
 ) -> SampleRecord:
     """The record of a produced output, not yet scored."""
     sample = planned.sample
+    truncated_to = None
+    if decoded is not None and request.audio is not None and len(request.audio) < len(decoded.array):
+        truncated_to = round(len(request.audio) / decoded.sampling_rate, 6)
     return SampleRecord(
         key=planned.key,
         sample_id=sample.id,
-        prompt=prompt,
+        prompt=request.prompt,
         output=output.text,
         reference=sample.reference,
         groups=task.breakdown_labels(sample),
@@ -495,6 +521,7 @@ def _record(
         seconds=round(output.seconds, 6),
         audio_seconds=decoded.seconds if decoded else None,
         audio_sha256=decoded.sha256 if decoded else None,
+        audio_truncated_to=truncated_to,
         error=output.error,
         error_stage=None if output.error is None else "model",
     )

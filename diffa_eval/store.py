@@ -57,6 +57,8 @@ class SampleRecord:
     seconds: float | None = None
     audio_seconds: float | None = None
     audio_sha256: str | None = None
+    audio_truncated_to: float | None = None
+    """Seconds of audio the model was given, when the audio was longer than its window and cut."""
     error: str | None = None
     error_stage: str | None = None
     """Where a failure happened: `audio`, `model` or `scoring`."""

@@ -54,6 +54,7 @@ class RecordingModel:
     sampling_rate = 16_000
     device = "cpu"
     prompt_variants: tuple[str, ...] = ()
+    max_audio_seconds: float | None = None
 
     def __init__(self, calls: list[list[str]], fail_on: set[str]) -> None:
         self.calls = calls

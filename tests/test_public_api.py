@@ -23,5 +23,7 @@ def test_importing_the_package_imports_neither_torch_nor_numpy() -> None:
 def test_the_quick_path_from_python(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from diffa_eval import ModelSpec, RunOptions, evaluate, resolve_tasks
 
-    outcome = evaluate([ModelSpec("oracle")], resolve_tasks(["mmau_test_mini"]), RunOptions(split="sample", output_dir=tmp_path))
+    outcome = evaluate(
+        [ModelSpec("oracle")], resolve_tasks(["mmau_test_mini"]), RunOptions(split="sample", output_dir=tmp_path)
+    )
     assert outcome[0].metrics is not None and outcome[0].metrics.metrics["accuracy"].value == 100.0

@@ -42,6 +42,9 @@ class ModelAdapter(Protocol):
     prompt_variants: tuple[str, ...]
     """Task prompt variants this model prefers, best first (e.g. ("diffa",)): each task uses the
     first one it offers, else its default prompt. Empty for models without a preference."""
+    max_audio_seconds: float | None
+    """The longest audio the model takes (e.g. 30 for a Whisper encoder); None when unlimited.
+    The runner cuts or skips longer audio, as the run's long-audio policy says, and records it."""
 
     def info(self) -> Mapping[str, Any]:
         """Facts recorded in the run manifest: checkpoint ids, dtype, device name, ..."""

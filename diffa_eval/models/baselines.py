@@ -24,6 +24,7 @@ class _Baseline(ABC):
     name = "baseline"
     sampling_rate = 16_000
     prompt_variants: tuple[str, ...] = ()
+    max_audio_seconds: float | None = None
 
     def __init__(self, spec: ModelSpec, device: str) -> None:
         if spec.checkpoint:
