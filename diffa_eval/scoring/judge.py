@@ -206,7 +206,7 @@ class JudgeSettings:
             "model": _env(MODEL_ENV),
             "api_key": api_key_from_env(),
         }
-        values.update(overrides)
+        values.update({name: value for name, value in overrides.items() if value is not None})
         return cls(**{name: value for name, value in values.items() if value is not None})
 
     @property
