@@ -1,0 +1,213 @@
+"""PEDANT, the classifier half of VoiceBench's sd-qa score, as qa-metrics 0.2.17 computes it.
+
+VoiceBench's `qa` evaluator counts an answer correct when
+`PEDANT().evaluate([reference.lower()], response.lower(), question.lower())` says so, with qa-metrics
+pinned at 0.2.17; later versions use more features and score differently (VoiceBench issue #11,
+qa_metrics issue #2). The package ships no model: every `PEDANT()` downloads a linear classifier and
+its tf-idf vectorizer (3.7 MB of scikit-learn pickles) from the master branch of
+github.com/zli12321/qa_metrics into its own install folder, and offline it quietly reuses an earlier
+download or fails. Here the two files are fetched once into `$DIFFA_EVAL_CACHE_DIR/pedant` (or copied
+from an earlier qa-metrics download), compared with the files master has served since 2024-10-30, and
+then loaded from there with no network access.
+
+Install with `pip install 'diffa-eval[judge]'`: qa-metrics 0.2.17 pins scikit-learn 1.3.2, which
+needs numpy<2 and Python <= 3.12.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import threading
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..cache import CACHE_DIR_ENV, cache_root
+from ..errors import DataError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+PEDANT_VERSION = "0.2.17"
+PEDANT_REQUIREMENT = f"qa-metrics=={PEDANT_VERSION}"
+PEDANT_EXTRA = "judge"
+DOWNLOAD_TIMEOUT_S = 60.0
+
+_MASTER = "https://github.com/zli12321/qa_metrics/raw/master/qa_metrics/classifier/"
+
+
+@dataclass(frozen=True)
+class PedantModelFile:
+    """One of the two files qa-metrics 0.2.17 downloads for PEDANT."""
+
+    name: str
+    """The file name qa-metrics loads it under."""
+    url: str
+    sha256: str
+    """The file on master since 2024-10-30 (qa_metrics commit 1c19479), which 0.2.17 has fetched since."""
+
+
+PEDANT_MODEL_FILES = (
+    PedantModelFile(
+        "lr_classifier.pkl",
+        _MASTER + "lr_classifier",
+        "9c3dd5998745ece1cfb6cb16b953358f794e8716d63a08f3b212d8bc32a59b8b",
+    ),
+    PedantModelFile(
+        "tf-idf_vectorizer.pkl",
+        _MASTER + "tf-idf_vectorizer",
+        "e886c9ba3ddb15a4b693b075dfe19cfad36dc74e7f8f195b8d9e98e989f2ba4f",
+    ),
+)
+
+_loaded: dict[Path, Any] = {}
+_loading = threading.Lock()
+
+
+def pedant_model_dir() -> Path:
+    """$DIFFA_EVAL_CACHE_DIR/pedant, else ~/.cache/diffa-eval/pedant."""
+    return cache_root() / "pedant"
+
+
+def pedant_correct(reference: str, response: str, question: str) -> bool:
+    """Whether PEDANT judges `response` a correct answer to `question`, lowercasing all three as VoiceBench does.
+
+    The first call loads the model (downloading it once if it is not cached yet); raises
+    MissingDependencyError without qa-metrics 0.2.17 and DataError when the model cannot be fetched.
+    """
+    pedant = load_pedant()
+    return bool(pedant.evaluate([reference.lower()], response.lower(), question.lower()))
+
+
+def load_pedant(directory: Path | None = None, *, download: bool = True) -> Any:
+    """qa-metrics' PEDANT with its model loaded from `directory` (default `pedant_model_dir()`), once per folder.
+
+    qa-metrics' own constructor would download the model from master again on every call, so the
+    instance is made without it and given the two cached files, which is all that constructor sets up.
+    """
+    folder = directory if directory is not None else pedant_model_dir()
+    with _loading:
+        pedant = _loaded.get(folder)
+        if pedant is None:
+            pedant_class = _pedant_class()
+            ensure_pedant_model(folder, download=download)
+            _warn_about_unpinned_files(folder)
+            joblib = importlib.import_module("joblib")
+            pedant = pedant_class.__new__(pedant_class)
+            pedant.model = joblib.load(folder / "lr_classifier.pkl")
+            pedant.tokenizer = joblib.load(folder / "tf-idf_vectorizer.pkl")
+            _loaded[folder] = pedant
+            log.info("PEDANT (%s) loaded from %s", PEDANT_REQUIREMENT, folder)
+    return pedant
+
+
+def ensure_pedant_model(directory: Path | None = None, *, download: bool = True) -> Path:
+    """The folder holding PEDANT's two model files, fetching any that is missing.
+
+    A missing file is copied from an earlier download by qa-metrics itself when there is one, else
+    downloaded from GitHub (unless `download` is False). Raises DataError naming the URLs and the
+    paths to put the files at when they cannot be had.
+    """
+    folder = directory if directory is not None else pedant_model_dir()
+    problems = []
+    for file in PEDANT_MODEL_FILES:
+        target = folder / file.name
+        if target.is_file():
+            continue
+        earlier = _earlier_qa_metrics_download(file.name)
+        try:
+            if earlier is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                _write_atomically(target, earlier.read_bytes())
+                log.info("copied PEDANT's %s from %s", file.name, earlier)
+            elif download:
+                folder.mkdir(parents=True, exist_ok=True)
+                log.info("downloading PEDANT's %s from %s", file.name, file.url)
+                with urllib.request.urlopen(file.url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                    _write_atomically(target, response.read())
+            else:
+                problems.append(f"{file.name} is not in {folder} and downloading is off")
+        except OSError as error:
+            problems.append(f"cannot fetch {file.url}: {error}")
+    if problems:
+        raise DataError(_missing_model_message(folder, problems))
+    return folder
+
+
+def _missing_model_message(folder: Path, problems: list[str]) -> str:
+    steps = "; ".join(f"{file.url} saved as {folder / file.name}" for file in PEDANT_MODEL_FILES)
+    return (
+        f"PEDANT ({PEDANT_REQUIREMENT}) needs two model files that the package does not ship and downloads "
+        f"at run time ({'; '.join(problems)}). Download them once on a machine with internet access: {steps} "
+        f"(or set {CACHE_DIR_ENV} to a folder whose pedant/ subfolder holds them)."
+    )
+
+
+def _pedant_class() -> Any:
+    try:
+        module = importlib.import_module("qa_metrics.pedant")
+    except ImportError as error:
+        if error.name is None:
+            package = f"a working {PEDANT_REQUIREMENT} ({error})"
+        elif error.name.split(".")[0] == "qa_metrics":
+            package = PEDANT_REQUIREMENT
+        else:
+            package = f"{error.name} (needed by {PEDANT_REQUIREMENT})"
+        raise MissingDependencyError(package, PEDANT_EXTRA) from error
+    try:
+        version = importlib.metadata.version("qa-metrics")
+    except importlib.metadata.PackageNotFoundError:
+        version = "of unknown version"
+    if version != PEDANT_VERSION:
+        raise MissingDependencyError(
+            f"{PEDANT_REQUIREMENT} (found qa-metrics {version}, which scores sd-qa differently)", PEDANT_EXTRA
+        )
+    return module.PEDANT
+
+
+def _earlier_qa_metrics_download(name: str) -> Path | None:
+    """The file in qa-metrics' own classifier folder, where its PEDANT() downloads it, if there is one."""
+    try:
+        spec = importlib.util.find_spec("qa_metrics")
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        candidate = Path(location) / "classifier" / name
+        if candidate.is_file() and candidate.stat().st_size > 0:
+            return candidate
+    return None
+
+
+def _warn_about_unpinned_files(folder: Path) -> None:
+    for file in PEDANT_MODEL_FILES:
+        digest = hashlib.sha256((folder / file.name).read_bytes()).hexdigest()
+        if digest != file.sha256:
+            log.warning(
+                "PEDANT's %s has sha256 %s, not %s (the file %s has fetched since 2024-10-30); "
+                "sd-qa PEDANT scores may differ from VoiceBench's",
+                folder / file.name,
+                digest,
+                file.sha256,
+                PEDANT_REQUIREMENT,
+            )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with temporary.open("xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
