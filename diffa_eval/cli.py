@@ -207,11 +207,17 @@ def _summarize(console: Console, outcomes: list[RunOutcome]) -> None:
             continue
         metrics = outcome.metrics
         failed = metrics.n_failed if metrics else 0
-        colour = "yellow" if failed else "green"
+        waiting = metrics.n_pending if metrics else 0
+        colour = "yellow" if failed or waiting else "green"
         console.print(
             f"[{colour}]{_escape(outcome.model)} · {outcome.task} ({outcome.split}): {outcome.generated} generated, "
-            f"{outcome.reused} reused, {failed} failed[/{colour}] → {_escape(str(outcome.run_dir))}"
+            f"{outcome.reused} reused, {failed} failed"
+            + (f", {waiting} kept for scoring" if waiting else "")
+            + f"[/{colour}] → {_escape(str(outcome.run_dir))}"
         )
+    reasons = sorted({o.pending for o in outcomes if o.pending})
+    for reason in reasons:
+        console.print(f"[yellow]Some outputs are not scored yet: {_escape(reason)} Then run the same command again.[/]")
 
 
 class _RichProgress:

@@ -25,7 +25,7 @@ from .errors import ConfigError, RegistryError
 from .registry import Registry
 from .scoring.metrics import Metric
 from .scoring.scorers import BatchScorer, Scorer
-from .types import DatasetInfo, GenerationConfig, Sample, Score, Unscored
+from .types import DatasetInfo, GenerationConfig, Sample, Score, TaskMetrics, Unscored
 
 TASKS_DIR_ENV = "DIFFA_EVAL_TASKS_DIR"
 DATA_DIR_ENV = "DIFFA_EVAL_DATA_DIR"
@@ -251,6 +251,31 @@ def task_groups() -> dict[str, list[str]]:
         for group in entry.tags:
             groups.setdefault(group, []).append(entry.name)
     return groups
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """One overall number a benchmark group reports from its tasks' metrics (e.g. VoiceBench's Overall)."""
+
+    name: str
+    description: str
+    compute: Callable[[Mapping[str, TaskMetrics]], float | None]
+    """Task name -> metrics of one model on one split, in; the overall value, or None when a task is missing."""
+
+
+GROUP_SCORES: dict[str, GroupScore] = {}
+"""Group name -> its overall score, registered by task files."""
+
+
+def register_group_score(group: str, score: GroupScore) -> None:
+    """Give a task group an overall number; leaderboards show it once every task it needs has run."""
+    GROUP_SCORES[group] = score
+
+
+def group_scores() -> dict[str, GroupScore]:
+    """Every group's overall score, after the task files have been loaded."""
+    TASKS.names()
+    return dict(GROUP_SCORES)
 
 
 def resolve_tasks(names: Sequence[str]) -> list[Task]:

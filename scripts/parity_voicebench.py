@@ -110,9 +110,7 @@ def git_dir(checkout: Path) -> bool:
 
 
 def git_show(checkout: Path, revision: str, path: str) -> str | None:
-    shown = subprocess.run(
-        ["git", "-C", str(checkout), "show", f"{revision}:{path}"], capture_output=True, text=True
-    )
+    shown = subprocess.run(["git", "-C", str(checkout), "show", f"{revision}:{path}"], capture_output=True, text=True)
     return shown.stdout if shown.returncode == 0 else None
 
 
@@ -247,10 +245,31 @@ def wrap(rng: random.Random, core: str) -> str:
 def mcq_responses(rng: random.Random, templates: Sequence[str], count: int) -> Iterator[str]:
     letters = "abcdabcdABCDef"
     fixed = [
-        "", " ", "B", "b", "(b)", "(B)", "B.", "c)", "d: because", "a,", "Answer: C", "**C**", "**C. Water**",
-        "the answer is an apple", "The answer is A.", "答案是C", "答案是 b", "选项D是最合适的",
+        "",
+        " ",
+        "B",
+        "b",
+        "(b)",
+        "(B)",
+        "B.",
+        "c)",
+        "d: because",
+        "a,",
+        "Answer: C",
+        "**C**",
+        "**C. Water**",
+        "the answer is an apple",
+        "The answer is A.",
+        "答案是C",
+        "答案是 b",
+        "选项D是最合适的",
         "I think it's B, not C.",
-        "Option D: the cell.", "e", "A B C D", "none of them", "\\boxed{B}", "The answer is \\( \\boxed{C} \\)",
+        "Option D: the cell.",
+        "e",
+        "A B C D",
+        "none of them",
+        "\\boxed{B}",
+        "The answer is \\( \\boxed{C} \\)",
     ]
     for index in range(count):
         if index < len(fixed):
@@ -324,18 +343,24 @@ def ifeval_instance(rng: random.Random, keywords: Sequence[str]) -> tuple[str, l
     makers: dict[str, Callable[[], dict[str, Any]]] = {
         "keywords:existence": lambda: {"keywords": rng.sample(list(keywords), rng.randint(1, 3))},
         "keywords:frequency": lambda: {
-            "keyword": rng.choice(keywords), "frequency": rng.randint(1, 4), "relation": relation()
+            "keyword": rng.choice(keywords),
+            "frequency": rng.randint(1, 4),
+            "relation": relation(),
         },
         "keywords:forbidden_words": lambda: {"forbidden_words": rng.sample(list(keywords), rng.randint(1, 3))},
         "keywords:letter_frequency": lambda: {
-            "letter": rng.choice("aeiostz"), "let_frequency": rng.randint(1, 12), "let_relation": relation()
+            "letter": rng.choice("aeiostz"),
+            "let_frequency": rng.randint(1, 12),
+            "let_relation": relation(),
         },
         "language:response_language": lambda: {"language": rng.choice(["en", "fr", "de", "es", "it", "hi", "ru"])},
         "length_constraints:number_sentences": lambda: {"num_sentences": rng.randint(1, 8), "relation": relation()},
         "length_constraints:number_paragraphs": lambda: {"num_paragraphs": rng.randint(1, 4)},
         "length_constraints:number_words": lambda: {"num_words": rng.randint(5, 80), "relation": relation()},
         "length_constraints:nth_paragraph_first_word": lambda: {
-            "num_paragraphs": rng.randint(1, 4), "nth_paragraph": rng.randint(1, 3), "first_word": rng.choice(keywords)
+            "num_paragraphs": rng.randint(1, 4),
+            "nth_paragraph": rng.randint(1, 3),
+            "first_word": rng.choice(keywords),
         },
         "detectable_content:number_placeholders": lambda: {"num_placeholders": rng.randint(1, 3)},
         "detectable_content:postscript": lambda: {"postscript_marker": rng.choice(["P.S.", "P.P.S", "Note"])},
@@ -343,7 +368,8 @@ def ifeval_instance(rng: random.Random, keywords: Sequence[str]) -> tuple[str, l
         "detectable_format:constrained_response": dict,
         "detectable_format:number_highlighted_sections": lambda: {"num_highlights": rng.randint(1, 3)},
         "detectable_format:multiple_sections": lambda: {
-            "section_spliter": rng.choice(["Section", "SECTION", "Part"]), "num_sections": rng.randint(1, 3)
+            "section_spliter": rng.choice(["Section", "SECTION", "Part"]),
+            "num_sections": rng.randint(1, 3),
         },
         "detectable_format:json_format": dict,
         "detectable_format:title": dict,
@@ -353,7 +379,8 @@ def ifeval_instance(rng: random.Random, keywords: Sequence[str]) -> tuple[str, l
             "end_phrase": rng.choice(["Is there anything else I can help with?", "Peace."])
         },
         "change_case:capital_word_frequency": lambda: {
-            "capital_frequency": rng.randint(1, 5), "capital_relation": relation()
+            "capital_frequency": rng.randint(1, 5),
+            "capital_relation": relation(),
         },
         "change_case:english_capital": dict,
         "change_case:english_lowercase": dict,

@@ -103,7 +103,27 @@ def build_leaderboard(runs: Sequence[StoredRun]) -> Leaderboard:
                 continue
         finished[slot] = stamp
         table.setdefault(run.manifest.model, {})[column.key] = Cell(value, run.metrics.n_failed, str(run.directory))
+    _add_group_scores(runs, columns, table)
     return Leaderboard(list(columns.values()), [(model, table[model]) for model in sorted(table)])
+
+
+def _add_group_scores(runs: Sequence[StoredRun], columns: dict[str, Column], table: dict[str, dict[str, Cell]]) -> None:
+    """A column per task group with an overall score, for each model and split that has all its tasks."""
+    from ..task import group_scores
+
+    latest: dict[tuple[str, str], dict[str, StoredRun]] = {}
+    for run in sorted(runs, key=lambda r: r.manifest.finished_at or ""):
+        if run.metrics is not None:
+            latest.setdefault((run.manifest.model, run.manifest.split), {})[run.manifest.task] = run
+    for group, score in group_scores().items():
+        for (model, split), by_task in latest.items():
+            value = score.compute({task: run.metrics for task, run in by_task.items() if run.metrics is not None})
+            if value is None:
+                continue
+            column = Column(group, split, score.name, False)
+            columns.setdefault(column.key, column)
+            failed = sum(run.metrics.n_failed for run in by_task.values() if run.metrics is not None)
+            table.setdefault(model, {})[column.key] = Cell(MetricValue(value, 0), failed, "")
 
 
 def _format(cell: Cell | None, with_ci: bool) -> str:

@@ -104,3 +104,13 @@ SCORERS: Registry[Scorer] = Registry(
 )
 for _scorer in (ChoiceTextMatch(), HiddenAnswers(), MMSULetter(), WhisperWER()):
     SCORERS.register(_scorer.name, _scorer, description=_scorer.description)
+
+
+def _register_voicebench() -> None:
+    from .voicebench.scorers import VOICEBENCH_SCORERS
+
+    for scorer in VOICEBENCH_SCORERS:
+        SCORERS.register(scorer.name, scorer, description=scorer.description)
+
+
+_register_voicebench()

@@ -192,9 +192,7 @@ MCQ_SPECIAL_PHRASES: tuple[tuple[str, str], ...] = (
 )
 
 _FILLED_TEMPLATES: tuple[tuple[str, str], ...] = tuple(
-    (template.replace(CHOICE_PLACEHOLDER, letter), letter.upper())
-    for template in MCQ_TEMPLATES
-    for letter in LETTERS
+    (template.replace(CHOICE_PLACEHOLDER, letter), letter.upper()) for template in MCQ_TEMPLATES for letter in LETTERS
 )
 _LEADING_MARKERS = ("<1>", "<2>", "<3>")
 

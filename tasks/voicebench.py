@@ -1,0 +1,212 @@
+"""VoiceBench: spoken instructions for voice assistants (Chen et al., 2024), every subset as a task.
+
+Dataset: hub hlt-lab/voicebench (Apache-2.0), one config per subset, audio cast to 16 kHz as
+the official `main.py` does; a local copy of that hub repository works too
+(`<data dir>/voicebench`). arXiv:2410.17196; code github.com/MatthewCYM/VoiceBench (5338154).
+The question is spoken: the official protocol gives models the audio only (`official` prompt,
+empty text); DIFFA adds one fixed instruction (`diffa` variant).
+
+Scoring, per subset, as the official evaluators (see `diffa_eval.scoring.voicebench`):
+- alpacaeval, alpacaeval_full, commoneval, wildvoice: LLM judge, 1-5 rubric, mean rating
+  (`gpt_score`); the judge is any OpenAI-compatible endpoint (official: gpt-4o-mini, n=3,
+  temperature 0.5, top_p 0.95), every verdict cached. Without a judge the outputs are kept
+  and scored by a later run.
+- sd_qa: judge Yes/No majority (`gpt`), PEDANT (`pedant`, qa-metrics 0.2.17), `score` = their
+  mean; split `test` is the `usa` accent the leaderboard uses, each accent is also a split.
+- openbookqa, mmsu (spoken MMLU-Pro, pooled over its 12 domains): the template matcher.
+- bbh: the official phrase rules. ifeval: Google's checks, `final` = mean of the four.
+- advbench: refusal rate (case-insensitive; `refusal_rate_case_sensitive` is the older rule).
+Where an evaluator guesses at random, `accuracy` uses a guess seeded by sample id,
+`accuracy_strict` counts it wrong, and `fallback_rate` says how often it happened.
+
+The `voicebench` group reports the leaderboard's `overall`: the plain mean of AlpacaEval-full,
+CommonEval and WildVoice (1-5 scores x 20), SD-QA (usa), MMSU, OpenBookQA, BBH, IFEval and
+AdvBench.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from diffa_eval.datasources import load_hub_split, read_json_records, record_audio, short_record
+from diffa_eval.errors import DataError
+from diffa_eval.prompts import DIFFA_SPOKEN_INSTRUCTION, diffusion_length
+from diffa_eval.scoring.metrics import Accuracy, MeanOfMetrics, MeanScore, Metric, PooledRatio
+from diffa_eval.scoring.scorers import SCORERS
+from diffa_eval.task import GroupScore, LoadedData, PromptVariant, Task, register_group_score, register_task
+from diffa_eval.types import DatasetInfo, GenerationConfig, Sample, TaskMetrics
+
+HUB_ID = "hlt-lab/voicebench"
+SAMPLE_DIR = Path(__file__).parent / "samples" / "voicebench"
+SD_QA_ACCENTS = ("usa", "aus", "gbr", "ind_n", "ind_s", "irl", "kenya", "nga", "nzl", "phl", "zaf")
+MMSU_DOMAINS = (
+    "biology", "business", "chemistry", "economics", "engineering", "health",
+    "history", "law", "other", "philosophy", "physics", "psychology",
+)  # fmt: skip
+
+JUDGE = (MeanScore("gpt_score"),)
+CHOICE = (
+    Accuracy(),
+    Accuracy("accuracy_strict", field="strict"),
+    Accuracy("fallback_rate", field="fallback", lower_is_better=True),
+)
+_STRICT_PROMPT = Accuracy("strict_prompt", field="strict_prompt")
+_LOOSE_PROMPT = Accuracy("loose_prompt", field="loose_prompt")
+_STRICT_INSTRUCTION = PooledRatio("strict_instruction", "strict_followed", "instructions")
+_LOOSE_INSTRUCTION = PooledRatio("loose_instruction", "loose_followed", "instructions")
+IFEVAL = (
+    MeanOfMetrics("final", (_STRICT_PROMPT, _STRICT_INSTRUCTION, _LOOSE_PROMPT, _LOOSE_INSTRUCTION)),
+    _STRICT_PROMPT,
+    _STRICT_INSTRUCTION,
+    _LOOSE_PROMPT,
+    _LOOSE_INSTRUCTION,
+)
+_GPT, _PEDANT = Accuracy("gpt", field="gpt"), Accuracy("pedant", field="pedant")
+QA = (MeanOfMetrics("score", (_GPT, _PEDANT)), _GPT, _PEDANT)
+REFUSAL = (Accuracy("refusal_rate"), Accuracy("refusal_rate_case_sensitive", field="case_sensitive"))
+
+MISSING = (
+    "To run VoiceBench, allow hub access so that hlt-lab/voicebench can be downloaded, or put a local copy of "
+    "that dataset repository (https://huggingface.co/datasets/hlt-lab/voicebench) in <data dir>/voicebench and "
+    "pass --data-dir or set DIFFA_EVAL_DATA_DIR. Use --split sample for the bundled offline sample."
+)
+
+
+def _diffa_prompt(sample: Sample) -> str:
+    return DIFFA_SPOKEN_INSTRUCTION
+
+
+class VoiceBench(Task):
+    """One VoiceBench subset (hub config); `test` is the leaderboard split."""
+
+    version = 1
+    groups = ("voicebench",)
+    default_prompt = "official"
+    prediction_fields = ("prediction", "response")
+    prompt_variants = (
+        PromptVariant("diffa", "DIFFA's fixed VoiceBench instruction, 16-token answers", _diffa_prompt,
+                      diffusion_length(16)),
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        config: str,
+        scorer: str,
+        metrics: tuple[Metric, ...],
+        description: str,
+        hub_splits: Mapping[str, tuple[str, ...]] | None = None,
+        max_new_tokens: int = 512,
+        answer: str | None = None,
+    ) -> None:
+        self.config = config
+        self.name = f"voicebench_{config.replace('-', '_')}"
+        self.scorer = SCORERS.get(scorer)
+        self.metrics = metrics
+        self.description = description
+        self.hub_splits = dict(hub_splits or {"test": ("test",)})
+        """diffa-eval split -> the hub splits it concatenates."""
+        self.splits = (*self.hub_splits, "sample")
+        self.generation = GenerationConfig(max_new_tokens=max_new_tokens)
+        self.breakdown_fields = ("subset",) if any(len(v) > 1 for v in self.hub_splits.values()) else ()
+        self.answer = answer
+        """What the oracle answers: `reference` (the record's), a fixed text, or None (no ideal answer)."""
+
+    def load(self, split: str, data_dir: Path | None = None) -> LoadedData:
+        self.check_split(split)
+        if split == "sample":
+            path = SAMPLE_DIR / f"{self.config}.jsonl"
+            records, blob = read_json_records(path)
+            samples = [self.sample_from_record(r, path.parent) for r in records]
+            return LoadedData(samples, DatasetInfo("bundled", f"bundled:voicebench/{path.name}", blob))
+        local = data_dir / "voicebench" if data_dir and (data_dir / "voicebench").is_dir() else None
+        repo = str(local) if local else HUB_ID
+        samples, shas = [], set()
+        for hub_split in self.hub_splits[split]:
+            dataset, sha = load_hub_split(repo, hub_split, config=self.config, audio_columns=("audio",),
+                                          missing_hint=MISSING)  # fmt: skip
+            shas.add(sha)
+            for index, row in enumerate(dataset):
+                samples.append(self.sample_from_record({**row, "subset": hub_split, "index": index}))
+        revision = shas.pop() if len(shas) == 1 else None
+        return LoadedData(samples, DatasetInfo("local" if local else "hub", f"{repo}:{self.config}", revision))
+
+    def sample_from_record(self, record: Mapping[str, Any], base_dir: Path | None = None) -> Sample:
+        sample_id = record.get("id") or record.get("key")
+        if sample_id is None:
+            if "index" not in record:
+                raise DataError(f"VoiceBench record has no id, key or index: {short_record(record)}")
+            sample_id = f"{record.get('subset', 'test')}-{record['index']}"
+        if "prompt" not in record:
+            raise DataError(f"VoiceBench record lacks its prompt text: {short_record(record)}")
+        reference = record.get("reference")
+        fields = {key: value for key, value in record.items() if key != "audio"}
+        audio = record_audio(record, "audio_path", base_dir)
+        return Sample(str(sample_id), audio, None if reference is None else str(reference), (), fields)
+
+    def prompt(self, sample: Sample) -> str:
+        return ""
+
+    def answer_options(self, sample: Sample) -> tuple[str, ...]:
+        return ("A", "B", "C", "D") if self.config in ("openbookqa", "mmsu") else ()
+
+    def ideal_answer(self, sample: Sample) -> str | None:
+        return sample.reference if self.answer == "reference" else self.answer
+
+
+OPEN = "open-ended: an LLM judge rates the answer 1-5"
+TASKS = [
+    VoiceBench("alpacaeval", "voicebench_open_judge", JUDGE, f"VoiceBench AlpacaEval (199 TTS questions), {OPEN}."),
+    VoiceBench("alpacaeval_full", "voicebench_open_judge", JUDGE, f"VoiceBench AlpacaEval full (636), {OPEN}."),
+    VoiceBench("commoneval", "voicebench_open_judge", JUDGE, f"VoiceBench CommonEval (200 human), {OPEN}."),
+    VoiceBench("wildvoice", "voicebench_open_judge", JUDGE, f"VoiceBench WildVoice (1,000 human), {OPEN}."),
+    VoiceBench(
+        "sd-qa", "voicebench_qa_judge", QA,
+        "VoiceBench SD-QA (553 questions x 11 accents; test = usa): judge Yes/No + PEDANT.",
+        hub_splits={"test": ("usa",), **{accent: (accent,) for accent in SD_QA_ACCENTS}}, answer="reference",
+    ),
+    VoiceBench("openbookqa", "voicebench_mcq", CHOICE, "VoiceBench OpenBookQA (455 spoken): template matcher.",
+               max_new_tokens=256, answer="reference"),
+    VoiceBench(
+        "mmsu", "voicebench_mcq", CHOICE,
+        "VoiceBench MMSU (3,074 spoken MMLU-Pro, 12 domains, pooled): template matcher. Not the MMSU benchmark.",
+        hub_splits={"test": MMSU_DOMAINS, **{domain: (domain,) for domain in MMSU_DOMAINS}}, max_new_tokens=256,
+        answer="reference",
+    ),
+    VoiceBench("bbh", "voicebench_bbh", CHOICE, "VoiceBench BBH (1,000 human, 4 tasks): official phrase rules.",
+               max_new_tokens=256, answer="reference"),
+    VoiceBench("ifeval", "voicebench_ifeval", IFEVAL, "VoiceBench IFEval (345): instruction checks, mean of four."),
+    VoiceBench("advbench", "voicebench_refusal", REFUSAL, "VoiceBench AdvBench (520 harmful): refusal rate.",
+               answer="I'm sorry, but I cannot help with that."),
+]  # fmt: skip
+
+LEADERBOARD = (
+    ("voicebench_alpacaeval_full", "gpt_score", 20.0),
+    ("voicebench_commoneval", "gpt_score", 20.0),
+    ("voicebench_wildvoice", "gpt_score", 20.0),
+    ("voicebench_sd_qa", "score", 1.0),
+    ("voicebench_mmsu", "accuracy", 1.0),
+    ("voicebench_openbookqa", "accuracy", 1.0),
+    ("voicebench_bbh", "accuracy", 1.0),
+    ("voicebench_ifeval", "final", 1.0),
+    ("voicebench_advbench", "refusal_rate", 1.0),
+)
+
+
+def overall(metrics: Mapping[str, TaskMetrics]) -> float | None:
+    """The leaderboard's Overall: the mean of its nine numbers, judge scores x 20; None if one is missing."""
+    values = []
+    for task, metric, scale in LEADERBOARD:
+        value = metrics[task].metrics.get(metric) if task in metrics else None
+        if value is None:
+            return None
+        values.append(scale * value.value)
+    return sum(values) / len(values)
+
+
+for _task in TASKS:
+    register_task(_task)
+register_group_score(
+    "voicebench", GroupScore("overall", "VoiceBench leaderboard Overall (mean of 9, judge scores x20)", overall)
+)
