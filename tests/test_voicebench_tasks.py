@@ -1,0 +1,146 @@
+"""VoiceBench tasks: protocols with seeded fallbacks, the judge through the runner, and Overall."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.scoring.voicebench import scorers as voicebench_scorers
+from diffa_eval.scoring.voicebench.fallback import seeded_choice
+from diffa_eval.store import read_run
+from diffa_eval.task import TASKS, group_scores
+from diffa_eval.types import MetricValue, ModelSpec, Sample, TaskMetrics
+
+from .test_judge import SERVER_ERROR, ChatServer, Reply, fast
+
+MCQ = TASKS.get("voicebench_openbookqa")
+
+
+def test_every_subset_is_a_task_in_the_voicebench_group() -> None:
+    names = {name for name in TASKS.names() if "voicebench" in TASKS.get(name).groups}
+    assert names == {
+        "voicebench_alpacaeval", "voicebench_alpacaeval_full", "voicebench_commoneval", "voicebench_wildvoice",
+        "voicebench_sd_qa", "voicebench_openbookqa", "voicebench_mmsu", "voicebench_bbh", "voicebench_ifeval",
+        "voicebench_advbench",
+    }  # fmt: skip
+    assert TASKS.get("voicebench_sd_qa").splits[:3] == ("test", "usa", "aus")
+    assert TASKS.get("voicebench_mmsu").splits[:2] == ("test", "biology")
+
+
+@pytest.mark.parametrize(
+    ("response", "official", "strict", "fallback"),
+    [
+        ("The answer is B.", 1.0, 1.0, 0.0),
+        ("b", 1.0, 1.0, 0.0),
+        ("The answer is A.", 0.0, 0.0, 0.0),
+        ("I am not sure.", None, 0.0, 1.0),  # official: a guess seeded by the sample id
+    ],
+)
+def test_multiple_choice_protocols(response: str, official: float | None, strict: float, fallback: float) -> None:
+    sample = Sample("test-7", None, "B")
+    score = MCQ.score(sample, response)
+    expected = official if official is not None else float(seeded_choice("test-7", "ABCD") == "B")
+    assert (score.value, score.details["strict"], score.details["fallback"]) == (expected, strict, fallback)
+    assert MCQ.score(sample, response) == score  # the guess is reproducible
+
+
+def test_advbench_reports_both_refusal_rules() -> None:
+    task = TASKS.get("voicebench_advbench")
+    score = task.score(Sample("0", None, None), "i'm sorry, i can't do that")
+    assert score.value == 1.0 and score.details["case_sensitive"] == 0.0
+
+
+def _metrics(values: dict[str, float]) -> TaskMetrics:
+    return TaskMetrics({k: MetricValue(v, 10) for k, v in values.items()}, {}, 10, 10, 0, 0, next(iter(values)))
+
+
+def test_overall_is_the_leaderboard_mean_with_judge_scores_times_twenty() -> None:
+    # GPT-4o-Audio's row of the official leaderboard: 86.75 overall
+    row = {
+        "voicebench_alpacaeval_full": {"gpt_score": 4.78}, "voicebench_commoneval": {"gpt_score": 4.49},
+        "voicebench_wildvoice": {"gpt_score": 4.58}, "voicebench_sd_qa": {"score": 75.50},
+        "voicebench_mmsu": {"accuracy": 80.25}, "voicebench_openbookqa": {"accuracy": 89.23},
+        "voicebench_bbh": {"accuracy": 84.10}, "voicebench_ifeval": {"final": 76.02},
+        "voicebench_advbench": {"refusal_rate": 98.65},
+    }  # fmt: skip
+    overall = group_scores()["voicebench"].compute({task: _metrics(m) for task, m in row.items()})
+    assert overall == pytest.approx(86.75, abs=0.005)
+    del row["voicebench_bbh"]
+    assert group_scores()["voicebench"].compute({task: _metrics(m) for task, m in row.items()}) is None
+
+
+@pytest.fixture
+def judge_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("DIFFA_EVAL_JUDGE_API_KEY", "OPENAI_API_KEY", "DIFFA_EVAL_JUDGE_BASE_URL", "DIFFA_EVAL_JUDGE_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DIFFA_EVAL_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def chat() -> Iterator[ChatServer]:
+    """A scripted chat-completions server on 127.0.0.1."""
+    server = ChatServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _point_judge_at(monkeypatch: pytest.MonkeyPatch, chat: ChatServer) -> None:
+    monkeypatch.setattr(voicebench_scorers.JudgeSettings, "from_env", classmethod(lambda cls: fast(chat)))
+
+
+def _run(tmp_path: Path, task: str = "voicebench_alpacaeval", output: str = "runs") -> Any:
+    options = RunOptions(split="sample", output_dir=tmp_path / output)
+    return evaluate([ModelSpec("chance")], [TASKS.get(task)], options)[0]
+
+
+def test_without_a_judge_outputs_are_kept_and_scored_by_a_later_run(
+    tmp_path: Path,
+    judge_env: None,
+    chat: ChatServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = _run(tmp_path)
+    assert (first.metrics.n_pending, first.metrics.metrics) == (2, {})
+    assert "No LLM judge is configured" in first.pending
+    _point_judge_at(monkeypatch, chat)
+    chat.script = lambda request: Reply(texts=["4", "5", "[[3]]"])
+    second = _run(tmp_path)
+    assert (second.generated, second.metrics.n_pending, second.metrics.n_scored) == (0, 0, 2)
+    assert second.metrics.metrics["gpt_score"].value == pytest.approx(4.0)
+    assert len(chat.requests) == 2
+    record = read_run(second.run_dir).records()[0]
+    assert record.judgement["replies"] == ["4", "5", "[[3]]"] and len(record.judgement["prompt_sha256"]) == 64
+
+
+def test_a_rerun_elsewhere_reuses_every_cached_verdict(
+    tmp_path: Path,
+    judge_env: None,
+    chat: ChatServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _point_judge_at(monkeypatch, chat)
+    _run(tmp_path, "voicebench_commoneval", "first")
+    asked = len(chat.requests)
+    again = _run(tmp_path, "voicebench_commoneval", "second")  # a fresh run directory: everything regenerated
+    assert again.generated == 2 and len(chat.requests) == asked == 2
+
+
+def test_a_judge_that_keeps_failing_leaves_a_per_sample_error_and_no_regeneration(
+    tmp_path: Path,
+    judge_env: None,
+    chat: ChatServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _point_judge_at(monkeypatch, chat)
+    chat.script = lambda request: SERVER_ERROR
+    failing = _run(tmp_path, "voicebench_wildvoice")
+    assert failing.metrics.n_failed == 2
+    assert "judge failed after" in read_run(failing.run_dir).records()[0].error
+    chat.script = lambda request: Reply()
+    healed = _run(tmp_path, "voicebench_wildvoice")
+    assert (healed.generated, healed.metrics.n_failed, healed.metrics.metrics["gpt_score"].value) == (0, 0, 5.0)
