@@ -375,6 +375,14 @@ def test_a_rejected_key_fails_at_once_and_names_the_key_variables(server: ChatSe
     assert "DIFFA_EVAL_JUDGE_API_KEY" in outcome.message
 
 
+def test_an_account_out_of_credit_fails_at_once_although_it_is_a_429(server: ChatServer, tmp_path: Path) -> None:
+    quota = b'{"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}'
+    server.script = lambda request: Reply(status=429, body=quota)
+    outcome = JudgeClient(fast(server), tmp_path).judge("rate this")
+    assert isinstance(outcome, JudgeFailure)
+    assert outcome.attempts == 1 and "exceeded your current quota" in outcome.message
+
+
 def test_a_server_that_returns_fewer_than_n_choices_is_asked_for_the_rest(server: ChatServer, tmp_path: Path) -> None:
     server.queue = [answer("5"), answer("4"), answer("3")]
     outcome = verdict(JudgeClient(fast(server), tmp_path).judge("rate this"))

@@ -480,8 +480,10 @@ class JudgeClient:
 
 
 def _http_error(error: urllib.error.HTTPError, settings: JudgeSettings) -> Exception:
-    detail = _error_detail(error)
+    detail, code = _error_detail(error)
     message = f"HTTP {error.code} from {settings.endpoint}: {detail}"
+    if code == "insufficient_quota":  # OpenAI's 429 for an account out of credit: waiting does not help
+        return _FatalError(message)
     if error.code in _RETRYABLE_STATUS or error.code >= 500:
         return _RetryableError(message, _retry_after_seconds(error.headers))
     if error.code in (401, 403):
@@ -491,7 +493,8 @@ def _http_error(error: urllib.error.HTTPError, settings: JudgeSettings) -> Excep
     return _FatalError(message)
 
 
-def _error_detail(error: urllib.error.HTTPError) -> str:
+def _error_detail(error: urllib.error.HTTPError) -> tuple[str, str | None]:
+    """The error message of an error response (OpenAI's `error.message` when present) and its `error.code`."""
     try:
         raw = error.read()
     except (OSError, http.client.HTTPException):
@@ -501,9 +504,11 @@ def _error_detail(error: urllib.error.HTTPError) -> str:
         payload = json.loads(text)
     except ValueError:
         payload = None
+    code = None
     if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
         text = str(payload["error"].get("message", text))
-    return text[:_ERROR_BODY_CHARS] or str(error.reason)
+        code = payload["error"].get("code")
+    return text[:_ERROR_BODY_CHARS] or str(error.reason), code if isinstance(code, str) else None
 
 
 def _retry_after_seconds(headers: Message | Mapping[str, str] | None) -> float | None:
