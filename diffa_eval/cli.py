@@ -102,7 +102,7 @@ def _parse_options(items: list[str]) -> dict[str, Any]:
 @app.command()
 def run(
     models: Annotated[
-        str, typer.Option("--models", "-m", help="Comma-separated model names, NAME or NAME@CHECKPOINT.")
+        str, typer.Option("--models", "-m", help="Comma-separated models: NAME[+BACKEND][@CHECKPOINT].")
     ],
     tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task or group names.")],
     split: Annotated[
@@ -139,6 +139,10 @@ def run(
         str | None,
         typer.Option(help="Use this prompt variant on every task (default: each model's preferred variant)."),
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Inference backend: transformers or vllm (default: each model's first backend)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
@@ -168,6 +172,7 @@ def run(
             "options": _parse_options(option or []),
         },
         prompt=prompt,
+        backend=backend,
         command=tuple(sys.argv),
     )
     console = _console()
