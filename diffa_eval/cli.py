@@ -106,9 +106,7 @@ def _parse_options(items: list[str]) -> dict[str, Any]:
 
 @app.command()
 def run(
-    models: Annotated[
-        str, typer.Option("--models", "-m", help="Comma-separated model names, NAME or NAME@CHECKPOINT.")
-    ],
+    models: Annotated[str, typer.Option("--models", "-m", help="Comma-separated models: NAME[+BACKEND][@CHECKPOINT].")],
     tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task or group names.")],
     split: Annotated[
         str | None,
@@ -148,6 +146,10 @@ def run(
         LongAudio,
         typer.Option(help="Audio longer than a model's window: cut it to the window, or skip the sample (recorded)."),
     ] = LongAudio.truncate,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Inference backend: transformers or vllm (default: each model's first backend)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
@@ -178,6 +180,7 @@ def run(
         },
         prompt=prompt,
         long_audio=long_audio.value,
+        backend=backend,
         command=tuple(sys.argv),
     )
     console = _console()
@@ -265,6 +268,74 @@ class _RichProgress:
 
     def close(self) -> None:
         self._progress.stop()
+
+
+@app.command("compare-backends")
+def compare_backends_command(
+    model: Annotated[str, typer.Argument(help="Model NAME or NAME@CHECKPOINT, e.g. qwen2-audio-instruct.")],
+    tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task or group names.")],
+    backends: Annotated[str, typer.Option(help="Comma-separated backends; the first is the reference.")] = (
+        "transformers,vllm"
+    ),
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N samples of each task.")] = 50,
+    split: Annotated[str | None, typer.Option(help="Split to run (default: each task's test split).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per model call.")] = 8,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    output_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("results/runs"),
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with local dataset copies.")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Generation option KEY=VALUE for every backend.")
+    ] = None,
+    vllm_option: Annotated[
+        list[str] | None,
+        typer.Option("--vllm-option", help="vLLM engine option KEY=VALUE, e.g. tensor_parallel_size=2 (repeatable)."),
+    ] = None,
+) -> None:
+    """Run one model through two backends on the same samples and prompts: answer agreement and speed ratio."""
+    from rich.table import Table
+
+    from .backend_check import compare_backends
+    from .runner import RunOptions
+    from .task import resolve_tasks
+    from .types import ModelSpec
+
+    _setup_logging(False)
+    names = _split_list(backends)
+    options = RunOptions(
+        split=split,
+        limit=limit,
+        batch_size=batch_size,
+        device=device,
+        output_dir=output_dir,
+        data_dir=data_dir,
+        generation={"options": _parse_options(option or [])},
+        command=tuple(sys.argv),
+    )
+    engine = _parse_options(vllm_option or [])
+    per_backend = [engine if name == "vllm" else {} for name in names]
+    agreements, outcomes = compare_backends(
+        ModelSpec.parse(model), resolve_tasks(_split_list(tasks)), options, names, per_backend
+    )
+    console = _console()
+    table = Table(title=f"{model}: {names[0]} vs {', '.join(names[1:])}")
+    for column in ("task", "compared with", "n", "same text %", "same answer %", "seconds (ref)", "seconds", "speedup"):
+        table.add_column(column)
+    for a in agreements:
+        speedup = "" if a.speedup is None else f"{a.speedup:.2f}x"
+        table.add_row(
+            a.task,
+            _escape(a.candidate),
+            str(a.compared),
+            f"{a.text_agreement:.1f}",
+            f"{a.answer_agreement:.1f}",
+            f"{a.baseline_seconds:.1f}",
+            f"{a.candidate_seconds:.1f}",
+            speedup,
+        )
+    console.print(table)
+    _summarize(console, outcomes)
+    if any(o.error for o in outcomes) or not agreements:
+        raise typer.Exit(1)
 
 
 @app.command("list")

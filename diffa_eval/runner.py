@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from . import audio
 from .errors import AudioError, ConfigError, DiffaEvalError, StoreError
-from .models import MODELS, load_model
+from .models import load_model, with_backend
 from .models.base import GenerationRequest, ModelAdapter
 from .scoring.aggregate import aggregate
 from .store import RunStore, SampleRecord, atomic_write_text, read_run
@@ -59,6 +59,9 @@ class RunOptions:
     long_audio: str = "truncate"
     """Audio longer than a model's window (`max_audio_seconds`): `truncate` gives the model the first
     window's worth and records the cut on the sample; `skip` records the sample as failed."""
+    backend: str | None = None
+    """Run models on this inference backend ("transformers", "vllm"); None uses each model's default.
+    Part of the model's identity (`name+backend`), so two backends never share records."""
     command: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -136,7 +139,7 @@ def _slug(text: str) -> str:
 
 def run_directory(output_dir: Path, spec: ModelSpec, task: Task, split: str, run_id: str) -> Path:
     """Where a run lives: <output>/<model>/<task>-<split>-<run id prefix>."""
-    model_dir = _slug(spec.name)
+    model_dir = _slug(spec.name) + (f"+{_slug(spec.backend)}" if spec.backend else "")
     if spec.checkpoint:
         tail = "_".join(Path(spec.checkpoint).parts[-2:])
         model_dir += f"@{_slug(tail)}-{stable_hash(spec.checkpoint)[:6]}"
@@ -229,8 +232,7 @@ class Runner:
     def run(self, models: Sequence[ModelSpec], tasks: Sequence[Task]) -> list[RunOutcome]:
         """Every model on every task. A model or dataset that fails to load is reported in the
         outcomes, and the other pairs still run."""
-        for spec in models:
-            MODELS.entry(spec.name)  # unknown names fail before any work
+        models = [with_backend(spec, self.options.backend) for spec in models]  # unknown names fail here
         check_writable(self.options.output_dir)
         splits = {task.name: self.options.split or task.default_split for task in tasks}
         for task in tasks:

@@ -72,21 +72,25 @@ class Sample:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model as the user names it: a registered name, optionally `@` a checkpoint path or hub id."""
+    """A model as the user names it: a registered name, optionally `+` an inference backend
+    (e.g. `+vllm`; none means the model's default backend) and `@` a checkpoint path or hub id."""
 
     name: str
     checkpoint: str | None = None
+    backend: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
-        """Parse `name` or `name@checkpoint`."""
-        name, sep, checkpoint = text.strip().partition("@")
-        if not name or (sep and not checkpoint):
-            raise ConfigError(f"invalid model spec {text!r}: expected NAME or NAME@CHECKPOINT")
-        return cls(name=name, checkpoint=checkpoint or None)
+        """Parse `NAME`, `NAME+BACKEND`, `NAME@CHECKPOINT` or `NAME+BACKEND@CHECKPOINT`."""
+        head, sep, checkpoint = text.strip().partition("@")
+        name, plus, backend = head.partition("+")
+        if not name or (sep and not checkpoint) or (plus and not backend):
+            raise ConfigError(f"invalid model spec {text!r}: expected NAME[+BACKEND][@CHECKPOINT]")
+        return cls(name=name, checkpoint=checkpoint or None, backend=backend or None)
 
     def __str__(self) -> str:
-        return f"{self.name}@{self.checkpoint}" if self.checkpoint else self.name
+        head = f"{self.name}+{self.backend}" if self.backend else self.name
+        return f"{head}@{self.checkpoint}" if self.checkpoint else head
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from diffa_eval.datasources import load_hub_split
 from diffa_eval.errors import DataError
 from diffa_eval.scoring.metrics import CorpusWER
 from diffa_eval.scoring.scorers import SCORERS
-from diffa_eval.task import LoadedData, Task, register_task
+from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
 from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, Sample
 
 HUB_ID = "openslr/librispeech_asr"
@@ -113,3 +113,17 @@ class LibriSpeech(Task):
 
 register_task(LibriSpeech("clean"))
 register_task(LibriSpeech("other"))
+
+# Prompts that model families' authors evaluated LibriSpeech with (benchmarks research notes, §5.2).
+LibriSpeech.prompt_variants = (
+    PromptVariant(
+        "qwen2-audio",
+        "Qwen2-Audio's own ASR evaluation prompt (language tag included)",
+        lambda sample: "Detect the language and recognize the speech: <|en|>",
+    ),
+    PromptVariant(
+        "qwen2.5-omni",
+        "the Qwen2.5-Omni ASR prompt used by lmms-eval",
+        lambda sample: "Transcribe the English audio into text without any punctuation marks.",
+    ),
+)

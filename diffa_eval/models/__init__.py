@@ -8,9 +8,13 @@ point names a factory `(ModelSpec, device) -> ModelAdapter`, or a module that ca
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from ..errors import ConfigError
 from ..registry import Registry
 from ..types import ModelSpec
 from .base import GenerationRequest, ModelAdapter, ModelFactory
+from .presets import AUDIO_CHAT_PRESETS, BACKENDS, WHISPER_PRESETS
 
 MODELS: Registry[ModelFactory] = Registry(
     "model",
@@ -31,6 +35,35 @@ MODELS.register(
     tags=("builtin",),
 )
 
+for _preset in AUDIO_CHAT_PRESETS:
+    _factory = "diffa_eval.models.audio_chat:load_audio_chat"
+    MODELS.register(_preset.name, _factory, description=_preset.description, tags=_preset.backends)
+for _whisper in WHISPER_PRESETS:
+    _factory = "diffa_eval.models.whisper:load_whisper"
+    MODELS.register(_whisper.name, _factory, description=_whisper.description, tags=_whisper.backends)
+
+
+def with_backend(spec: ModelSpec, backend: str | None) -> ModelSpec:
+    """`spec` on `backend` (a spec's own `+BACKEND` wins), normalised so that a model's default
+    backend is never spelled out: one model on one backend has exactly one identity.
+
+    Models that declare no backend (e.g. the builtin baselines) run as they are.
+    """
+    entry = MODELS.entry(spec.name)  # an unknown name fails here
+    requested = spec.backend or backend
+    if requested is None:
+        return spec
+    if requested not in BACKENDS:
+        raise ConfigError(f"unknown backend {requested!r}; backends: {', '.join(BACKENDS)}")
+    offered = [tag for tag in entry.tags if tag in BACKENDS]
+    if not offered:
+        if spec.backend is not None:
+            raise ConfigError(f"model {spec.name!r} does not run on a backend; drop '+{spec.backend}'")
+        return spec
+    if requested not in offered:
+        raise ConfigError(f"model {spec.name!r} has no {requested} backend; its backends: {', '.join(offered)}")
+    return replace(spec, backend=None if requested == offered[0] else requested)
+
 
 def load_model(spec: ModelSpec, device: str = "auto") -> ModelAdapter:
     """Build the adapter registered under `spec.name`."""
@@ -38,4 +71,4 @@ def load_model(spec: ModelSpec, device: str = "auto") -> ModelAdapter:
     return factory(spec, device)
 
 
-__all__ = ["MODELS", "GenerationRequest", "ModelAdapter", "ModelFactory", "load_model"]
+__all__ = ["BACKENDS", "MODELS", "GenerationRequest", "ModelAdapter", "ModelFactory", "load_model", "with_backend"]

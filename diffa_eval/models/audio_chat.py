@@ -1,0 +1,177 @@
+"""Audio chat models (Qwen2-Audio, Qwen2.5-Omni thinker, Audio Flamingo 3, ...) through transformers.
+
+One adapter serves every preset: the model's own processor renders the conversation with its
+chat template and audio placeholder, expands the placeholder to the audio's token count and
+pads the batch on the left; `generate` decodes greedily unless the temperature is above 0.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..types import GenerationConfig, ModelOutput, ModelSpec
+from .base import GenerationRequest, ModelAdapter
+from .hf_common import (
+    check_options,
+    default_dtype,
+    generated_lengths,
+    resolve_device,
+    sampling_kwargs,
+    stop_token_ids,
+    transformers_module,
+)
+from .presets import TRANSFORMERS, VLLM, AudioChatPreset, audio_chat_preset
+
+
+def conversation(prompt: str, has_audio: bool, system_prompt: str | None) -> list[dict[str, Any]]:
+    """The chat messages of one request: the audio first, then the instruction, as in the model cards."""
+    content: list[dict[str, Any]] = [{"type": "audio"}] if has_audio else []
+    content.append({"type": "text", "text": prompt})
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*messages, {"role": "user", "content": content}]
+
+
+def render_prompt(processor: Any, request: GenerationRequest, system_prompt: str | None) -> str:
+    """The request as the model's chat template writes it, ending where the assistant's answer starts.
+
+    Both backends use this text, so their outputs can be compared.
+    """
+    messages = conversation(request.prompt, request.audio is not None, system_prompt)
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    if not isinstance(text, str):
+        raise ConfigError(f"the chat template of {type(processor).__name__} did not render to text")
+    return text
+
+
+def processor_sampling_rate(processor: Any) -> int:
+    """The audio sampling rate the model's feature extractor expects."""
+    extractor = getattr(processor, "feature_extractor", None) or getattr(processor, "audio_processor", None)
+    rate = getattr(extractor, "sampling_rate", None)
+    if not isinstance(rate, int):
+        raise ConfigError(f"{type(processor).__name__} has no audio feature extractor with a sampling rate")
+    return rate
+
+
+class TransformersAudioChat:
+    """An audio chat model and its processor, generating a batch at a time with left padding."""
+
+    options: tuple[str, ...] = ()
+    """Generation options this backend accepts (none: everything is in GenerationConfig)."""
+
+    def __init__(
+        self,
+        name: str,
+        model: Any,
+        processor: Any,
+        *,
+        device: str,
+        prompt_variants: tuple[str, ...] = (),
+        system_prompt: str | None = None,
+        max_audio_seconds: float | None = None,
+        info: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model.eval()
+        self.processor = processor
+        self.device = device
+        self.prompt_variants = prompt_variants
+        self.max_audio_seconds = max_audio_seconds
+        self.system_prompt = system_prompt
+        self.sampling_rate = processor_sampling_rate(processor)
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = "left"  # decoder-only batches must end where generation starts
+        self._info = dict(info or {})
+
+    def info(self) -> Mapping[str, Any]:
+        return {
+            **self._info,
+            "backend": TRANSFORMERS,
+            "architecture": type(self.model).__name__,
+            "processor": type(self.processor).__name__,
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "attention": getattr(self.model.config, "_attn_implementation", None),
+            "padding": "left",
+            "system_prompt": self.system_prompt,
+        }
+
+    def inputs(self, requests: Sequence[GenerationRequest]) -> Any:
+        """The batch as model inputs: rendered prompts with expanded audio placeholders, features, masks."""
+        texts = [render_prompt(self.processor, request, self.system_prompt) for request in requests]
+        audios = [request.audio for request in requests if request.audio is not None]
+        if audios and len(audios) != len(requests):
+            raise ConfigError("a batch mixes requests with and without audio; run them in separate batches")
+        # Padding is the tokenizer's business only: feature extractors keep their own (e.g. 30 s windows).
+        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "text_kwargs": {"padding": True}}
+        if audios:
+            kwargs["audio"] = [np.asarray(audio, dtype=np.float32) for audio in audios]
+            kwargs["sampling_rate"] = self.sampling_rate
+        return self.processor(**kwargs)
+
+    def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
+        check_options(config, self.options, TRANSFORMERS)
+        start = time.perf_counter()
+        batch = self.inputs(requests).to(self.model.device)
+        for key, value in batch.items():  # features in the model's dtype; ids and masks stay integers
+            if torch.is_floating_point(value):
+                batch[key] = value.to(self.model.dtype)
+        torch.manual_seed(config.seed)
+        with torch.inference_mode():
+            sequences = self.model.generate(
+                **batch,
+                max_new_tokens=config.max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **sampling_kwargs(config),
+            )
+        new_tokens = sequences[:, batch["input_ids"].shape[1] :]
+        texts = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+        stops = stop_token_ids(self.model.generation_config) or [self.tokenizer.eos_token_id]
+        lengths = generated_lengths(new_tokens, stops, self.tokenizer.pad_token_id)
+        seconds = (time.perf_counter() - start) / len(requests)
+        # One forward pass per generated token: the first comes from the prefill.
+        return [ModelOutput(text.strip(), n, n, seconds) for text, n in zip(texts, lengths, strict=True)]
+
+    def close(self) -> None:
+        self.model = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def from_pretrained(preset: AudioChatPreset, checkpoint: str, device: str) -> TransformersAudioChat:
+    """Load a preset's model class and processor from the hub or a local folder (no remote code)."""
+    transformers = transformers_module()
+    model_class = getattr(transformers, preset.architecture)
+    resolved = resolve_device(device)
+    processor = transformers.AutoProcessor.from_pretrained(checkpoint)
+    model = model_class.from_pretrained(checkpoint, dtype=default_dtype(resolved), device_map=resolved)
+    return TransformersAudioChat(
+        preset.name,
+        model,
+        processor,
+        device=resolved,
+        prompt_variants=preset.prompt_variants,
+        system_prompt=preset.system_prompt,
+        max_audio_seconds=preset.max_audio_seconds,
+        info={"checkpoint": checkpoint, "hub_id": preset.hub_id},
+    )
+
+
+def load_audio_chat(spec: ModelSpec, device: str) -> ModelAdapter:
+    """The registry factory of every audio chat preset: transformers by default, vLLM on request."""
+    preset = audio_chat_preset(spec.name)
+    if spec.backend == VLLM:
+        from .vllm_backend import VLLMAudioChat
+
+        return VLLMAudioChat(preset, spec.checkpoint or preset.hub_id, device)
+    if preset.tiny:
+        if spec.checkpoint:
+            raise ConfigError(f"{preset.name} is built with random weights; it takes no checkpoint")
+        from .tiny import tiny_audio_chat
+
+        return tiny_audio_chat(preset, device)
+    return from_pretrained(preset, spec.checkpoint or preset.hub_id, device)

@@ -1,0 +1,71 @@
+"""What the transformers adapters share: device and dtype choice, option checks, token counts."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from ..types import GenerationConfig
+
+
+def transformers_module() -> Any:
+    """The transformers package, untyped: model classes are looked up by name from the presets."""
+    return importlib.import_module("transformers")
+
+
+def resolve_device(device: str) -> str:
+    """`auto` is the first CUDA device when there is one, else the CPU."""
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def default_dtype(device: str) -> torch.dtype:
+    """bfloat16 on accelerators (as the model cards run them), float32 on the CPU."""
+    return torch.float32 if device == "cpu" else torch.bfloat16
+
+
+def check_options(config: GenerationConfig, known: Iterable[str], backend: str) -> None:
+    """Reject generation options this backend does not understand, so a typo never passes silently."""
+    known = set(known)
+    unknown = sorted(set(config.options) - known)
+    if unknown:
+        accepted = ", ".join(sorted(known)) or "none"
+        named = ", ".join(unknown)
+        raise ConfigError(f"the {backend} backend does not take the option(s) {named}; it takes {accepted}")
+
+
+def sampling_kwargs(config: GenerationConfig) -> dict[str, Any]:
+    """`generate` arguments for the decoding settings: greedy when the temperature is 0."""
+    if config.temperature == 0:
+        return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    return {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p, "top_k": None}
+
+
+def generated_lengths(new_tokens: torch.Tensor, stop_ids: Iterable[int], pad_id: int | None) -> list[int]:
+    """Tokens each row generated, up to and including its first stop token (padding after it not counted)."""
+    stops = set(stop_ids)
+    lengths = []
+    for row in new_tokens.tolist():
+        length = 0
+        for token in row:
+            length += 1
+            if token in stops:
+                break
+        else:
+            while length and pad_id is not None and pad_id not in stops and row[length - 1] == pad_id:
+                length -= 1
+        lengths.append(length)
+    return lengths
+
+
+def stop_token_ids(generation_config: Any) -> list[int]:
+    """The end-of-sequence ids of a model's generation config (an int, a list or None)."""
+    eos = getattr(generation_config, "eos_token_id", None)
+    if eos is None:
+        return []
+    return [int(eos)] if isinstance(eos, int) else [int(token) for token in eos]
