@@ -29,6 +29,31 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+JudgeUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--judge-url",
+        help="OpenAI-compatible base URL of the LLM judge (VoiceBench open-ended subsets and sd-qa); "
+        "also DIFFA_EVAL_JUDGE_BASE_URL. Default: the OpenAI API with DIFFA_EVAL_JUDGE_API_KEY or OPENAI_API_KEY.",
+    ),
+]
+JudgeModelOption = Annotated[
+    str | None,
+    typer.Option("--judge-model", help="Judge model name (default gpt-4o-mini); also DIFFA_EVAL_JUDGE_MODEL."),
+]
+
+
+def _set_judge(url: str | None, model: str | None) -> None:
+    """Judge options reach the judge scorers through the environment variables they read."""
+    import os
+
+    from .scoring.judge import BASE_URL_ENV, MODEL_ENV
+
+    for name, value in ((BASE_URL_ENV, url), (MODEL_ENV, model)):
+        if value:
+            os.environ[name] = value
+
+
 TasksDirOption = Annotated[
     list[Path] | None,
     typer.Option("--tasks-dir", help="Folder of extra task files (repeatable); also DIFFA_EVAL_TASKS_DIR."),
@@ -150,6 +175,8 @@ def run(
         str | None,
         typer.Option(help="Inference backend: transformers or vllm (default: each model's first backend)."),
     ] = None,
+    judge_url: JudgeUrlOption = None,
+    judge_model: JudgeModelOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
@@ -162,6 +189,7 @@ def run(
 
     _setup_logging(verbose)
     _load_task_dirs(tasks_dir)
+    _set_judge(judge_url, judge_model)
     specs = [ModelSpec.parse(text) for text in _split_list(models)]
     selected = resolve_tasks(_split_list(tasks))
     options = RunOptions(
@@ -394,6 +422,8 @@ def score(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Per-record scores as JSONL.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the aggregate metrics as JSON.")] = False,
     tasks_dir: TasksDirOption = None,
+    judge_url: JudgeUrlOption = None,
+    judge_model: JudgeModelOption = None,
 ) -> None:
     """Re-score a predictions file offline, with the task's official scorer.
 
@@ -405,6 +435,7 @@ def score(
 
     _setup_logging(False)
     _load_task_dirs(tasks_dir)
+    _set_judge(judge_url, judge_model)
     result = score_file(_single_task(task), file)
     if output is not None:
         atomic_write_text(output, "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in result.lines))

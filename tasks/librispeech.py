@@ -19,6 +19,7 @@ from typing import Any
 
 from diffa_eval.datasources import load_hub_split
 from diffa_eval.errors import DataError
+from diffa_eval.prompts import diffusion_length
 from diffa_eval.scoring.metrics import CorpusWER
 from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
@@ -28,6 +29,27 @@ HUB_ID = "openslr/librispeech_asr"
 SAMPLE_DIR = Path(__file__).parent / "samples" / "librispeech" / "LibriSpeech"
 
 
+ASR_PROMPTS = (
+    # How model families' authors prompted for LibriSpeech (benchmarks research notes, §5.2; DIFFA notes, §3).
+    PromptVariant(
+        "qwen2-audio",
+        "Qwen2-Audio's own ASR evaluation prompt (language tag included)",
+        lambda sample: "Detect the language and recognize the speech: <|en|>",
+    ),
+    PromptVariant(
+        "qwen2.5-omni",
+        "the Qwen2.5-Omni ASR prompt used by lmms-eval",
+        lambda sample: "Transcribe the English audio into text without any punctuation marks.",
+    ),
+    PromptVariant(
+        "diffa-2-asr",
+        "DIFFA-2's stage-1 ASR instruction and length (128 tokens, steps = block = 128)",
+        lambda sample: "Please transcribe the audio to text.",
+        diffusion_length(128),
+    ),
+)
+
+
 class LibriSpeech(Task):
     version = 1
     groups = ("librispeech",)
@@ -35,6 +57,7 @@ class LibriSpeech(Task):
     metrics = (CorpusWER(),)
     generation = GenerationConfig(max_new_tokens=256)
     prediction_fields = ("prediction", "hypothesis", "response", "pred_text")
+    prompt_variants = ASR_PROMPTS
 
     def __init__(self, subset: str) -> None:
         self.subset = subset
@@ -113,17 +136,3 @@ class LibriSpeech(Task):
 
 register_task(LibriSpeech("clean"))
 register_task(LibriSpeech("other"))
-
-# Prompts that model families' authors evaluated LibriSpeech with (benchmarks research notes, §5.2).
-LibriSpeech.prompt_variants = (
-    PromptVariant(
-        "qwen2-audio",
-        "Qwen2-Audio's own ASR evaluation prompt (language tag included)",
-        lambda sample: "Detect the language and recognize the speech: <|en|>",
-    ),
-    PromptVariant(
-        "qwen2.5-omni",
-        "the Qwen2.5-Omni ASR prompt used by lmms-eval",
-        lambda sample: "Transcribe the English audio into text without any punctuation marks.",
-    ),
-)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,3 +145,36 @@ def test_a_judge_that_keeps_failing_leaves_a_per_sample_error_and_no_regeneratio
     chat.script = lambda request: Reply()
     healed = _run(tmp_path, "voicebench_wildvoice")
     assert (healed.generated, healed.metrics.n_failed, healed.metrics.metrics["gpt_score"].value) == (0, 0, 5.0)
+
+
+def test_score_reads_official_voicebench_output_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from diffa_eval.cli import app
+
+    rows = [{"prompt": "Q?", "reference": "B", "response": "The answer is B."}, {"prompt": "Q?", "reference": "A"}]
+    path = tmp_path / "myModel-openbookqa-test.jsonl"
+    path.write_text("\n".join(json.dumps({"index": i, **row}) for i, row in enumerate(rows)) + "\n")
+    result = CliRunner().invoke(app, ["score", "voicebench_openbookqa", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)["metrics"]
+    assert metrics["accuracy_strict"]["value"] == 50.0 and metrics["fallback_rate"]["value"] == 50.0
+
+
+def test_score_asks_the_judge_named_on_the_command_line(
+    tmp_path: Path, judge_env: None, chat: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from diffa_eval.cli import app
+
+    monkeypatch.setenv("DIFFA_EVAL_JUDGE_BASE_URL", "http://unused.invalid/v1")  # restored after the test
+    monkeypatch.setenv("DIFFA_EVAL_JUDGE_MODEL", "unused")
+    chat.script = lambda request: Reply(texts=["5", "4", "3"])
+    path = tmp_path / "alpaca.jsonl"
+    path.write_text('{"index": 0, "prompt": "Say hi.", "response": "Hi!"}\n')
+    args = ["score", "voicebench_alpacaeval", str(path), "--json", "--judge-url", chat.url, "--judge-model", "j"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["metrics"]["gpt_score"]["value"] == pytest.approx(4.0)
+    assert chat.requests[0].body["model"] == "j" and chat.requests[0].body["n"] == 3
