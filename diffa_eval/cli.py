@@ -388,6 +388,8 @@ def list_entries(
                 "splits": list(t.splits),
                 "version": t.version,
                 "metric": t.primary_metric,
+                "metrics": [m.name for m in t.metrics],
+                "prompts": list(t.variants()),
                 "description": t.description,
             }
             for t in tasks
