@@ -454,6 +454,9 @@ def _record(
         "generated_tokens": output.generated_tokens,
         "forward_passes": output.forward_passes,
         "seconds": round(output.seconds, 6),
+        "encode_seconds": None if output.encode_seconds is None else round(output.encode_seconds, 6),
+        "decode_seconds": None if output.decode_seconds is None else round(output.decode_seconds, 6),
+        "model_details": dict(output.details),
         "audio_seconds": decoded.seconds if decoded else None,
         "audio_sha256": decoded.sha256 if decoded else None,
     }
