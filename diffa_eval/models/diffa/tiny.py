@@ -39,7 +39,6 @@ def tiny_whisper_config() -> WhisperConfig:
         decoder_ffn_dim=32,
         num_mel_bins=80,
         max_source_positions=1500,
-        vocab_size=64,
     )
 
 
