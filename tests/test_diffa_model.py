@@ -205,3 +205,18 @@ def test_long_audio_is_truncated_and_recorded_or_refused() -> None:
     assert kept.details["audio_truncated"] == {"input_seconds": 31.0, "kept_seconds": 30.0}
     refused = adapter.generate([request], GenerationConfig(max_new_tokens=2, options={"long_audio": "error"}))[0]
     assert refused.error and "30" in refused.error
+
+
+def test_the_cli_runs_diffa_tiny_on_the_mmau_sample(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from diffa_eval.cli import app
+
+    args = ["run", "--models", "diffa-tiny", "--tasks", "mmau_test_mini", "--split", "sample"]
+    result = CliRunner().invoke(app, [*args, "--max-new-tokens", "4", "--output-dir", str(tmp_path), "-q"])
+    assert result.exit_code == 0, result.output
+    [samples] = list(tmp_path.glob("diffa-tiny/mmau_test_mini-sample-*/samples.jsonl"))
+    records = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert len(records) == 10 and all(r["error"] is None for r in records)
+    assert all(r["forward_passes"] == 4 and r["encode_seconds"] is not None for r in records)
+    assert records[0]["model_details"]["decoding"]["steps"] == 4
