@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (set up, run the baselines on the bundled sample data, print
+# Two entry points: `make demo` (set up, run the baselines and the random tiny DIFFA on the bundled sample data, print
 # the leaderboard) and `make test` (set up, lint, type-check, run the tests).
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,7 +21,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/diffa-eval run --models chance,oracle --tasks mmau_test_mini,librispeech --split sample
+	$(BIN)/diffa-eval run --models chance,oracle,diffa-tiny --tasks mmau_test_mini,librispeech --split sample --max-new-tokens 8
 
 lint: setup
 	$(BIN)/ruff check diffa_eval tasks tests scripts

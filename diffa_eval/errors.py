@@ -7,6 +7,7 @@
     ├── DataError                  a dataset that cannot be found or read (says what to fetch, where)
     ├── AudioError                 one sample's audio is missing, corrupt, empty or not finite
     ├── StoreError                 a run directory that cannot be written, read or locked
+    ├── CheckpointError            model weights or configs that cannot be found or read (names the file or id)
     └── MissingDependencyError     an optional extra that is not installed
 
 A failure that concerns a single sample (an AudioError, a model exception) is recorded in
@@ -20,6 +21,10 @@ from collections.abc import Sequence
 
 class DiffaEvalError(Exception):
     """Base class of every error diffa-eval raises on purpose."""
+
+
+class CheckpointError(DiffaEvalError):
+    """A model checkpoint (local folder, file or hub id) that is missing or incomplete."""
 
 
 class RegistryError(DiffaEvalError):

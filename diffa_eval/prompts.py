@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from typing import Any
 
 DIFFA_CHOICE_INSTRUCTION = (
     "You are given the audio and a multiple-choice question. "
@@ -34,9 +33,3 @@ def lettered(choices: Sequence[str]) -> str:
 def diffa_choice_prompt(question: str, choices: Sequence[str]) -> str:
     """DIFFA's multiple-choice prompt: instruction, question, lettered choices, "Answer:"."""
     return f"{DIFFA_CHOICE_INSTRUCTION}\n\nQuestion: {question}\n\nChoices:\n{lettered(choices)}\nAnswer:"
-
-
-def diffusion_length(tokens: int) -> dict[str, Any]:
-    """Generation overrides for a masked-diffusion model's answer length, with steps and block
-    length equal to it, as every DIFFA and DIFFA-2 evaluation script sets them."""
-    return {"max_new_tokens": tokens, "options": {"steps": tokens, "block_length": tokens}}

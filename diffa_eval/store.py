@@ -55,6 +55,9 @@ class SampleRecord:
     generated_tokens: int | None = None
     forward_passes: int | None = None
     seconds: float | None = None
+    encode_seconds: float | None = None
+    decode_seconds: float | None = None
+    model_details: Mapping[str, Any] = field(default_factory=dict)
     audio_seconds: float | None = None
     audio_sha256: str | None = None
     audio_truncated_to: float | None = None

@@ -142,6 +142,12 @@ class ModelOutput:
     forward_passes: int | None = None
     seconds: float = 0.0
     error: str | None = None
+    encode_seconds: float | None = None
+    """Part of `seconds` spent encoding audio (a batch's time is shared evenly among its samples)."""
+    decode_seconds: float | None = None
+    """Part of `seconds` spent decoding text."""
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Model-specific facts about this sample, JSON-compatible (e.g. decoding settings, truncated audio)."""
 
     @classmethod
     def failure(cls, message: str, seconds: float = 0.0) -> ModelOutput:

@@ -19,7 +19,6 @@ from typing import Any
 
 from diffa_eval.datasources import load_hub_split
 from diffa_eval.errors import DataError
-from diffa_eval.prompts import diffusion_length
 from diffa_eval.scoring.metrics import CorpusWER
 from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
@@ -43,9 +42,9 @@ ASR_PROMPTS = (
     ),
     PromptVariant(
         "diffa-2-asr",
-        "DIFFA-2's stage-1 ASR instruction and length (128 tokens, steps = block = 128)",
+        "DIFFA-2's stage-1 ASR instruction and length (128 tokens)",
         lambda sample: "Please transcribe the audio to text.",
-        diffusion_length(128),
+        {"max_new_tokens": 128},
     ),
 )
 

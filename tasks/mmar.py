@@ -26,7 +26,7 @@ from typing import Any
 
 from diffa_eval.datasources import read_json_records, record_audio, resolve_hub_revision, short_record
 from diffa_eval.errors import DataError
-from diffa_eval.prompts import diffa_choice_prompt, diffusion_length
+from diffa_eval.prompts import diffa_choice_prompt
 from diffa_eval.scoring.metrics import Accuracy
 from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
@@ -67,10 +67,10 @@ class MMAR(Task):
     prediction_fields = ("prediction", "answer_prediction", "model_prediction", "model_output")
     prompt_variants = (
         PromptVariant(
-            "diffa", "DIFFA's prompt (lettered choices), 16-token answers", _diffa_prompt, diffusion_length(16)
+            "diffa", "DIFFA's prompt (lettered choices), 16-token answers", _diffa_prompt, {"max_new_tokens": 16}
         ),
         PromptVariant(
-            "diffa-2", "DIFFA-2's prompt (lettered choices), 16-token answers", _diffa_prompt, diffusion_length(16)
+            "diffa-2", "DIFFA-2's prompt (lettered choices), 16-token answers", _diffa_prompt, {"max_new_tokens": 16}
         ),
     )
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from diffa_eval.datasources import load_hub_split, read_json_records, record_audio, short_record
 from diffa_eval.errors import DataError
-from diffa_eval.prompts import diffa_choice_prompt, diffusion_length
+from diffa_eval.prompts import diffa_choice_prompt
 from diffa_eval.scoring.metrics import Accuracy
 from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
@@ -63,13 +63,13 @@ class MMAU(Task):
             "diffa",
             "DIFFA's prompt (lettered choices) and answer length (16 tokens)",
             _diffa_prompt,
-            diffusion_length(16),
+            {"max_new_tokens": 16},
         ),
         PromptVariant(
             "diffa-2",
             "DIFFA-2's prompt (lettered choices) and answer length (16 tokens)",
             _diffa_prompt,
-            diffusion_length(16),
+            {"max_new_tokens": 16},
         ),
     )
 

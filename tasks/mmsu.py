@@ -15,7 +15,7 @@ columns) and task.
 
 Prompts: `official` (the current wording, Feb 2026), `official-2025` (the earlier wording,
 which DIFFA used), and `diffa` / `diffa-2` (that wording with DIFFA's and DIFFA-2's answer
-lengths: 4 and 16 tokens, steps = block = length).
+lengths: 4 and 16 tokens; DIFFA takes steps = block length = answer length).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 from diffa_eval.datasources import load_hub_split, read_json_records, record_audio, short_record
 from diffa_eval.errors import DataError
-from diffa_eval.prompts import diffusion_length, lettered
+from diffa_eval.prompts import lettered
 from diffa_eval.scoring.letters import LETTERS
 from diffa_eval.scoring.metrics import Accuracy
 from diffa_eval.scoring.scorers import SCORERS
@@ -76,8 +76,10 @@ class MMSU(Task):
     default_prompt = "official"
     prompt_variants = (
         PromptVariant("official-2025", "the earlier official wording (MMSU_Bench, 2025), used by DIFFA", _prompt_2025),
-        PromptVariant("diffa", "DIFFA's prompt and answer length (4 tokens)", _prompt_2025, diffusion_length(4)),
-        PromptVariant("diffa-2", "DIFFA-2's prompt and answer length (16 tokens)", _prompt_2025, diffusion_length(16)),
+        PromptVariant("diffa", "DIFFA's prompt and answer length (4 tokens)", _prompt_2025, {"max_new_tokens": 4}),
+        PromptVariant(
+            "diffa-2", "DIFFA-2's prompt and answer length (16 tokens)", _prompt_2025, {"max_new_tokens": 16}
+        ),
     )
 
     def load(self, split: str, data_dir: Path | None = None) -> LoadedData:

@@ -32,7 +32,7 @@ from typing import Any
 
 from diffa_eval.datasources import load_hub_split, read_json_records, record_audio, short_record
 from diffa_eval.errors import DataError
-from diffa_eval.prompts import DIFFA_SPOKEN_INSTRUCTION, diffusion_length
+from diffa_eval.prompts import DIFFA_SPOKEN_INSTRUCTION
 from diffa_eval.scoring.metrics import Accuracy, MeanOfMetrics, MeanScore, Metric, PooledRatio
 from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.task import GroupScore, LoadedData, PromptVariant, Task, register_group_score, register_task
@@ -87,7 +87,7 @@ class VoiceBench(Task):
     prediction_fields = ("prediction", "response")
     prompt_variants = (
         PromptVariant("diffa", "DIFFA's fixed VoiceBench instruction, 16-token answers", _diffa_prompt,
-                      diffusion_length(16)),
+                      {"max_new_tokens": 16}),
     )  # fmt: skip
 
     def __init__(

@@ -27,7 +27,7 @@ def test_mmsu_prompts_are_the_official_wordings() -> None:
     earlier = task.variants()["official-2025"].build(sample)
     assert "**you should only choose A or B or C or D.** Do not provide any additional" in earlier
     assert task.variants()["diffa"].build(sample) == earlier
-    assert task.variants()["diffa"].generation == {"max_new_tokens": 4, "options": {"steps": 4, "block_length": 4}}
+    assert task.variants()["diffa"].generation == {"max_new_tokens": 4}
 
 
 def test_mmsu_reports_both_protocols_and_the_leaderboard_cells(tmp_path: Path) -> None:

@@ -35,6 +35,30 @@ MODELS.register(
     tags=("builtin",),
 )
 
+MODELS.register(
+    "diffa",
+    "diffa_eval.models.diffa.adapter:diffa",
+    description="DIFFA (v1): Whisper-small + adapters + LLaDA-8B-Instruct, exact masked-diffusion decoding.",
+    tags=("transformers", "diffusion"),
+)
+MODELS.register(
+    "diffa-2",
+    "diffa_eval.models.diffa.adapter:diffa_2",
+    description="DIFFA-2: Whisper-large-v3 + adapters + LLaDA-8B-Instruct with merged LoRA, factor-based decoding.",
+    tags=("transformers", "diffusion"),
+)
+MODELS.register(
+    "diffa-2-asr",
+    "diffa_eval.models.diffa.adapter:diffa_2_asr",
+    description="DIFFA-2's stage-1 ASR checkpoint (semantic adapter only), factor-based decoding.",
+    tags=("transformers", "diffusion"),
+)
+MODELS.register(
+    "diffa-tiny",
+    "diffa_eval.models.diffa.adapter:tiny",
+    description="A toy DIFFA with RANDOM weights (full architecture, tiny sizes): demos and tests only.",
+    tags=("transformers", "diffusion"),
+)
 for _preset in AUDIO_CHAT_PRESETS:
     _factory = "diffa_eval.models.audio_chat:load_audio_chat"
     MODELS.register(_preset.name, _factory, description=_preset.description, tags=_preset.backends)

@@ -1,0 +1,203 @@
+"""The `diffa` model family: presets `diffa`, `diffa-2`, `diffa-2-asr` and the random `diffa-tiny`.
+
+Decoding comes from the GenerationConfig: `max_new_tokens` is the answer length; options `steps` and
+`block_length` (both default to it, as in every DIFFA script), `remasking`, `cfg_scale`, `decoding`
+(`exact` or `factor`), `factor`, `logits_eos_inf`, `confidence_eos_eot_inf`. Options other adapters
+use are ignored. The Whisper encoder hears at most 30 s (`max_audio_seconds`): the runner cuts
+longer clips to their first 30 s, as DIFFA's feature extractor does, or skips them (`--long-audio`),
+and records it per sample. Base models: `DIFFA_EVAL_LLADA` and
+`DIFFA_EVAL_WHISPER` name a folder or hub id that replaces the preset's LLaDA or Whisper checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...decoding import DiffusionSettings
+from ...errors import ConfigError
+from ...types import GenerationConfig, ModelOutput, ModelSpec
+from ..base import GenerationRequest
+from .loading import LLADA_INSTRUCT, DiffaSources
+from .pipeline import MAX_AUDIO_SECONDS, SAMPLING_RATE, DiffaPipeline
+
+LLADA_ENV = "DIFFA_EVAL_LLADA"
+WHISPER_ENV = "DIFFA_EVAL_WHISPER"
+DECODING_OPTIONS = ("steps", "block_length", "remasking", "cfg_scale", "decoding", "factor")
+FLAG_OPTIONS = ("logits_eos_inf", "confidence_eos_eot_inf")
+
+
+@dataclass(frozen=True)
+class DiffaPreset:
+    """A published DIFFA model and how its authors decode it."""
+
+    name: str
+    checkpoint: str
+    whisper: str
+    stage: int
+    prompt_variants: tuple[str, ...]
+    decoding: str
+    factor: float = 1.0
+    random_weights: bool = False
+
+
+PRESETS = {
+    "diffa": DiffaPreset("diffa", "zhoujiaming777/DIFFA", "openai/whisper-small", 2, ("diffa",), "exact"),
+    "diffa-2": DiffaPreset(
+        "diffa-2", "zhoujiaming777/DIFFA-2", "openai/whisper-large-v3", 2, ("diffa-2", "diffa"), "factor"
+    ),
+    "diffa-2-asr": DiffaPreset(
+        "diffa-2-asr", "zhoujiaming777/DIFFA-2/stage1", "openai/whisper-large-v3", 1, ("diffa-2-asr",), "factor"
+    ),
+    "diffa-tiny": DiffaPreset("diffa-tiny", "", "", 2, ("diffa",), "exact", random_weights=True),
+}
+
+
+def decoding_settings(config: GenerationConfig, preset: DiffaPreset) -> DiffusionSettings:
+    """The sampler settings a GenerationConfig asks for, the preset's decoding mode by default."""
+    options = config.options
+    try:
+        return DiffusionSettings(
+            gen_length=config.max_new_tokens,
+            steps=_optional_int(options, "steps"),
+            block_length=_optional_int(options, "block_length"),
+            temperature=config.temperature,
+            cfg_scale=float(options.get("cfg_scale", 0.0)),
+            remasking=str(options.get("remasking", "low_confidence")),
+            decoding=str(options.get("decoding", preset.decoding)),
+            factor=float(options.get("factor", preset.factor)),
+            logits_eos_inf=bool(options.get("logits_eos_inf", False)),
+            confidence_eos_eot_inf=bool(options.get("confidence_eos_eot_inf", False)),
+        )
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"invalid DIFFA decoding option: {error}") from error
+
+
+def _optional_int(options: Mapping[str, Any], key: str) -> int | None:
+    value = options.get(key)
+    return None if value is None else int(value)
+
+
+def sample_seed(seed: int, sample_id: str) -> int:
+    """A sampling seed that depends only on the run seed and the sample id, never on batching."""
+    return int.from_bytes(hashlib.sha256(f"{seed}\x00{sample_id}".encode()).digest()[:8], "big") >> 1
+
+
+class DiffaAdapter:
+    """A loaded DIFFA model behind the ModelAdapter interface; one batch = one sampler run."""
+
+    sampling_rate = SAMPLING_RATE
+
+    def __init__(self, preset: DiffaPreset, pipeline: DiffaPipeline, sources: DiffaSources | None, device: str) -> None:
+        self.preset = preset
+        self.name = preset.name
+        self.pipeline = pipeline
+        self.sources = sources
+        self.device = device
+        self.prompt_variants = preset.prompt_variants
+        self.max_audio_seconds = MAX_AUDIO_SECONDS
+
+    def info(self) -> Mapping[str, Any]:
+        facts: dict[str, Any] = {
+            "kind": "diffa",
+            "preset": self.preset.name,
+            "stage": self.pipeline.stage,
+            "default_decoding": self.preset.decoding,
+            "llm_dtype": str(self.pipeline.llm.get_input_embeddings().weight.dtype).removeprefix("torch."),
+            "device": str(self.pipeline.device),
+        }
+        if self.sources is not None:
+            facts.update(checkpoint=self.sources.checkpoint, whisper=self.sources.whisper, llm=self.sources.llm)
+        if self.preset.random_weights:
+            facts["weights"] = "random (tiny demo model)"
+        return facts
+
+    def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
+        settings = decoding_settings(config, self.preset)
+        outputs: list[ModelOutput | None] = [None] * len(requests)
+        ready: list[tuple[int, GenerationRequest, dict[str, Any]]] = []
+        for index, request in enumerate(requests):
+            if request.audio is None or len(request.audio) == 0:
+                outputs[index] = ModelOutput.failure("DIFFA needs audio and this sample has none")
+                continue
+            ready.append((index, request, {"decoding": settings.to_dict()}))
+        if ready:
+            generators = None
+            if settings.temperature > 0 or settings.remasking == "random":
+                import torch
+
+                generators = [
+                    torch.Generator(self.pipeline.device).manual_seed(sample_seed(config.seed, r.sample_id))
+                    for _, r, _ in ready
+                ]
+            results = self.pipeline.generate(
+                [np.asarray(r.audio, dtype=np.float32) for _, r, _ in ready],
+                [r.prompt for _, r, _ in ready],
+                settings,
+                generators,
+            )
+            for (index, _, details), result in zip(ready, results, strict=True):
+                outputs[index] = ModelOutput(
+                    text=result.text,
+                    generated_tokens=result.generated_tokens,
+                    forward_passes=result.forward_passes,
+                    seconds=result.encode_seconds + result.decode_seconds,
+                    encode_seconds=result.encode_seconds,
+                    decode_seconds=result.decode_seconds,
+                    details=details,
+                )
+        return [output for output in outputs if output is not None]
+
+    def close(self) -> None:
+        del self.pipeline
+
+
+def _device(device: str) -> Any:
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def sources_for(preset: DiffaPreset, spec: ModelSpec) -> DiffaSources:
+    """Where the preset's parts come from, after the spec's checkpoint and the environment overrides."""
+    return DiffaSources(
+        checkpoint=spec.checkpoint or preset.checkpoint,
+        whisper=os.environ.get(WHISPER_ENV) or preset.whisper,
+        llm=os.environ.get(LLADA_ENV) or LLADA_INSTRUCT,
+        stage=preset.stage,
+    )
+
+
+def _factory(preset_name: str) -> Any:
+    def build(spec: ModelSpec, device: str) -> DiffaAdapter:
+        from .loading import load_pipeline
+
+        preset = PRESETS[preset_name]
+        sources = sources_for(preset, spec)
+        return DiffaAdapter(preset, load_pipeline(sources, _device(device)), sources, str(_device(device)))
+
+    return build
+
+
+def tiny(spec: ModelSpec, device: str) -> DiffaAdapter:
+    """`diffa-tiny`: random weights; `diffa-tiny@SEED` picks another random draw."""
+    from .tiny import tiny_pipeline
+
+    try:
+        seed = int(spec.checkpoint or 0)
+    except ValueError as error:
+        raise ConfigError(f"diffa-tiny takes an integer seed as its checkpoint, got {spec.checkpoint!r}") from error
+    resolved = _device(device)
+    return DiffaAdapter(PRESETS["diffa-tiny"], tiny_pipeline(resolved, seed), None, str(resolved))
+
+
+diffa = _factory("diffa")
+diffa_2 = _factory("diffa-2")
+diffa_2_asr = _factory("diffa-2-asr")

@@ -1,0 +1,227 @@
+"""DIFFA on tiny random checkpoints written in the published layouts: loading, LoRA merge, prompts, batching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+from transformers import WhisperForConditionalGeneration
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from diffa_eval.decoding import DiffusionSettings
+from diffa_eval.errors import CheckpointError
+from diffa_eval.models import load_model
+from diffa_eval.models.base import GenerationRequest
+from diffa_eval.models.diffa.llada import llada_to_native_name
+from diffa_eval.models.diffa.loading import DiffaSources, load_pipeline
+from diffa_eval.models.diffa.pipeline import split_prompt
+from diffa_eval.models.diffa.tiny import (
+    random_tiny_parts,
+    tiny_diffa_config,
+    tiny_llada_config,
+    tiny_pipeline,
+    tiny_tokenizer,
+    tiny_whisper_config,
+)
+from diffa_eval.types import GenerationConfig, ModelSpec
+
+CPU = torch.device("cpu")
+LLADA_MODULES = ("attn_norm", "ff_norm", "q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out")
+
+
+def _llada_names(layers: int) -> dict[str, str]:
+    """native name -> LLaDA checkpoint name."""
+    names = ["model.transformer.wte.weight", "model.transformer.ln_f.weight", "model.transformer.ff_out.weight"]
+    names += [f"model.transformer.blocks.{i}.{m}.weight" for i in range(layers) for m in LLADA_MODULES]
+    return {str(llada_to_native_name(name)): name for name in names}
+
+
+def write_checkpoints(root: Path, lora: bool) -> dict[str, Path]:
+    """Whisper (safetensors), LLaDA (sharded safetensors, LLaDA names, tokenizer) and a DIFFA folder
+    (config.json + pytorch_model.bin with adapters, plus LoRA tensors and a stage1/ folder when `lora`)."""
+    audio, llm = random_tiny_parts(seed=3)
+    whisper_dir, llada_dir, diffa_dir = root / "whisper", root / "llada", root / "diffa"
+    whisper = WhisperForConditionalGeneration(tiny_whisper_config())
+    whisper.model.encoder.load_state_dict(audio.whisper_model.state_dict())
+    whisper.save_pretrained(whisper_dir)
+
+    llada_dir.mkdir()
+    (llada_dir / "config.json").write_text(json.dumps(tiny_llada_config()))
+    renames = _llada_names(2)
+    state = {renames[k]: v.contiguous() for k, v in llm.state_dict().items()}
+    shards: list[dict[str, torch.Tensor]] = [{}, {}]
+    for index, (name, tensor) in enumerate(sorted(state.items())):
+        shards[index % 2][name] = tensor
+    weight_map = {}
+    for number, shard in enumerate(shards, start=1):
+        filename = f"model-0000{number}-of-00002.safetensors"
+        save_file(shard, str(llada_dir / filename))
+        weight_map.update(dict.fromkeys(shard, filename))
+    (llada_dir / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    tiny_tokenizer().save_pretrained(llada_dir)
+
+    adapters = {k: v for k, v in audio.state_dict().items() if not k.startswith("whisper_model.")}
+    diffa_dir.mkdir()
+    (diffa_dir / "config.json").write_text(json.dumps(tiny_diffa_config()))
+    saved = dict(adapters)
+    if lora:
+        generator = torch.Generator().manual_seed(5)
+        for layer in range(2):
+            for module, (out_dim, in_dim) in {
+                "q_proj": (32, 32),
+                "k_proj": (32, 32),
+                "v_proj": (32, 32),
+                "ff_proj": (64, 32),
+                "up_proj": (64, 32),
+            }.items():
+                prefix = f"llm_model.base_model.model.model.transformer.blocks.{layer}.{module}"
+                saved[f"{prefix}.lora_A.default.weight"] = torch.randn(8, in_dim, generator=generator)
+                saved[f"{prefix}.lora_B.default.weight"] = torch.randn(out_dim, 8, generator=generator)
+        (diffa_dir / "stage1").mkdir()
+        (diffa_dir / "stage1" / "config.json").write_text(json.dumps(tiny_diffa_config()))
+        torch.save(adapters, diffa_dir / "stage1" / "pytorch_model.bin")
+    torch.save(saved, diffa_dir / "pytorch_model.bin")
+    return {"whisper": whisper_dir, "llada": llada_dir, "diffa": diffa_dir, "saved": saved, "llm": llm}  # type: ignore[dict-item]
+
+
+@pytest.fixture(scope="module")
+def diffa2(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_checkpoints(tmp_path_factory.mktemp("diffa2"), lora=True)
+
+
+def clip(seconds: float, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(int(16_000 * seconds)) * 0.1).astype(np.float32)
+
+
+def test_a_diffa2_checkpoint_loads_with_its_lora_merged_into_the_llada_weights(diffa2: dict) -> None:
+    sources = DiffaSources(checkpoint=str(diffa2["diffa"]), whisper=str(diffa2["whisper"]), llm=str(diffa2["llada"]))
+    pipeline = load_pipeline(sources, CPU)
+    saved, base = diffa2["saved"], diffa2["llm"]
+    prefix = "llm_model.base_model.model.model.transformer.blocks.1"
+    lora_a, lora_b = saved[f"{prefix}.ff_proj.lora_A.default.weight"], saved[f"{prefix}.ff_proj.lora_B.default.weight"]
+    expected = base.model.layers[1].mlp.gate_proj.weight + (16 / 8) * lora_b @ lora_a
+    torch.testing.assert_close(pipeline.llm.model.layers[1].mlp.gate_proj.weight, expected)
+    torch.testing.assert_close(
+        pipeline.llm.model.layers[0].mlp.down_proj.weight, base.model.layers[0].mlp.down_proj.weight
+    )
+    torch.testing.assert_close(
+        pipeline.audio.acoustic_connector.layer_weights, saved["acoustic_connector.layer_weights"]
+    )
+    result = pipeline.generate([clip(1.2)], ["Describe the sound."], DiffusionSettings(gen_length=4, decoding="factor"))
+    assert len(result[0].tokens) == 4 and 1 <= result[0].forward_passes <= 4
+
+
+def test_the_diffa2_preset_runs_end_to_end_from_local_folders(diffa2: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIFFA_EVAL_LLADA", str(diffa2["llada"]))
+    monkeypatch.setenv("DIFFA_EVAL_WHISPER", str(diffa2["whisper"]))
+    adapter = load_model(ModelSpec("diffa-2", str(diffa2["diffa"])), "cpu")
+    requests = [GenerationRequest("a", "What is it?", clip(0.7)), GenerationRequest("b", "Why?", None)]
+    outputs = adapter.generate(requests, GenerationConfig(max_new_tokens=4))
+    assert outputs[0].error is None and outputs[0].forward_passes and outputs[0].encode_seconds is not None
+    assert outputs[0].details["decoding"]["decoding"] == "factor"
+    assert outputs[1].error and "audio" in outputs[1].error
+    assert adapter.info()["llm"] == str(diffa2["llada"])
+
+    asr = load_model(ModelSpec("diffa-2-asr", str(diffa2["diffa"] / "stage1")), "cpu")
+    assert asr.generate([requests[0]], GenerationConfig(max_new_tokens=4))[0].error is None
+
+
+def test_missing_pieces_are_named(diffa2: dict, tmp_path: Path) -> None:
+    good = DiffaSources(checkpoint=str(diffa2["diffa"]), whisper=str(diffa2["whisper"]), llm=str(diffa2["llada"]))
+    with pytest.raises(CheckpointError, match="no-such-owner/no-such-model"):
+        load_pipeline(DiffaSources(**{**good.__dict__, "llm": "no-such-owner/no-such-model"}), CPU)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "config.json").write_text(json.dumps(tiny_diffa_config()))
+    with pytest.raises(CheckpointError, match=r"pytorch_model\.bin"):
+        load_pipeline(DiffaSources(**{**good.__dict__, "checkpoint": str(empty)}), CPU)
+    broken = tmp_path / "llada"
+    broken.mkdir()
+    (broken / "config.json").write_text(json.dumps(tiny_llada_config()))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors"):
+        load_pipeline(DiffaSources(**{**good.__dict__, "llm": str(broken)}), CPU)
+
+
+def test_a_diffa_v1_layout_with_bin_whisper_weights_loads(tmp_path: Path) -> None:
+    paths = write_checkpoints(tmp_path, lora=False)
+    whisper = paths["whisper"]
+    state = WhisperForConditionalGeneration.from_pretrained(whisper).state_dict()
+    (whisper / "model.safetensors").unlink()
+    torch.save(state, whisper / "pytorch_model.bin")
+    sources = DiffaSources(checkpoint=str(paths["diffa"]), whisper=str(whisper), llm=str(paths["llada"]))
+    pipeline = load_pipeline(sources, CPU)
+    torch.testing.assert_close(pipeline.llm.lm_head.weight, paths["llm"].lm_head.weight)
+
+
+def test_audio_is_spliced_right_after_this_is_the_audio() -> None:
+    tokenizer = tiny_tokenizer()
+    before, after = split_prompt(tokenizer, "Name the bird.")
+    assert tokenizer.decode(before).endswith("user<|end_header_id|>\n\nThis is the audio:")
+    assert tokenizer.decode(after).startswith(" <audio>. Name the bird.<|eot_id|><|start_header_id|>assistant")
+    assert tokenizer.decode(before).startswith("<|startoftext|><|start_header_id|>system<|end_header_id|>\n\n")
+
+
+def test_audio_tokens_are_64_acoustic_then_12_5_semantic_per_second() -> None:
+    pipeline = tiny_pipeline(CPU)
+    features, frames = pipeline.features([clip(2.0), clip(40.0)])
+    embeddings = pipeline.audio.embed(features, frames, stage=2)
+    assert [len(e) for e in embeddings] == [64 + 25, 64 + 375]  # the 40 s clip is read up to 30 s
+    assert [len(e) for e in pipeline.audio.embed(features, frames, stage=1)] == [20 + 25, 20 + 375]
+
+
+def test_whisper_taps_are_the_transformers_encoder_states() -> None:
+    pipeline = tiny_pipeline(CPU)
+    features, _ = pipeline.features([clip(1.0)])
+    encoder = WhisperEncoder(tiny_whisper_config()).eval()
+    encoder.load_state_dict(pipeline.audio.whisper_model.state_dict())
+    reference = encoder(features, output_hidden_states=True)
+    states, final = pipeline.audio.whisper_states(features)
+    torch.testing.assert_close(final, reference.last_hidden_state)
+    for index in range(len(states) - 1):
+        torch.testing.assert_close(states[index], reference.hidden_states[index])
+
+
+@pytest.mark.parametrize("decoding", ["exact", "factor"])
+def test_a_batch_decodes_exactly_like_one_clip_at_a_time(decoding: str) -> None:
+    pipeline = tiny_pipeline(CPU, seed=1)
+    clips = [clip(0.6, 1), clip(2.9, 2), clip(5.3, 3)]
+    prompts = ["Short?", "A somewhat longer question about the clip?", "Mid length one?"]
+    settings = DiffusionSettings(gen_length=8, block_length=4, decoding=decoding)
+    batched = pipeline.generate(clips, prompts, settings)
+    alone = [pipeline.generate([c], [p], settings)[0] for c, p in zip(clips, prompts, strict=True)]
+    assert [r.tokens for r in batched] == [r.tokens for r in alone]
+    assert [r.forward_passes for r in batched] == [r.forward_passes for r in alone]
+    assert len({tuple(r.tokens) for r in batched}) > 1  # the rows really differ
+
+
+def test_the_encoder_window_is_declared_so_the_runner_cuts_or_skips_longer_audio(tmp_path: Path) -> None:
+    from diffa_eval.runner import RunOptions, evaluate
+    from diffa_eval.store import read_run
+    from diffa_eval.task import TASKS
+
+    adapter = load_model(ModelSpec("diffa-tiny"), "cpu")
+    assert adapter.max_audio_seconds == 30.0
+    options = RunOptions(split="sample", output_dir=tmp_path, generation={"max_new_tokens": 2})
+    outcome = evaluate([ModelSpec("diffa-tiny")], [TASKS.get("mmar")], options)[0]
+    assert outcome.run_dir is not None and outcome.metrics is not None and outcome.metrics.n_failed == 0
+    cut = [r for r in read_run(outcome.run_dir).records() if r.audio_truncated_to is not None]
+    assert [(r.audio_seconds > 30, r.audio_truncated_to) for r in cut] == [(True, 30.0)]
+
+
+def test_the_cli_runs_diffa_tiny_on_the_mmau_sample(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from diffa_eval.cli import app
+
+    args = ["run", "--models", "diffa-tiny", "--tasks", "mmau_test_mini", "--split", "sample"]
+    result = CliRunner().invoke(app, [*args, "--max-new-tokens", "4", "--output-dir", str(tmp_path), "-q"])
+    assert result.exit_code == 0, result.output
+    [samples] = list(tmp_path.glob("diffa-tiny/mmau_test_mini-sample-*/samples.jsonl"))
+    records = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert len(records) == 10 and all(r["error"] is None for r in records)
+    assert all(r["forward_passes"] == 4 and r["encode_seconds"] is not None for r in records)
+    assert records[0]["model_details"]["decoding"]["steps"] == 4
