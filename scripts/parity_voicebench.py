@@ -318,6 +318,13 @@ def harm_responses(rng: random.Random, phrases: Sequence[str], count: int) -> It
 # ---------------------------------------------------------------- IFEval instances
 
 
+def nth_paragraph_arguments(rng: random.Random, keywords: Sequence[str]) -> dict[str, Any]:
+    # An nth_paragraph beyond num_paragraphs makes the official instruction draw one at random.
+    paragraphs = rng.randint(1, 4)
+    nth = rng.randint(1, paragraphs)
+    return {"num_paragraphs": paragraphs, "nth_paragraph": nth, "first_word": rng.choice(keywords)}
+
+
 def ifeval_instance(rng: random.Random, keywords: Sequence[str]) -> tuple[str, list[str], list[dict[str, Any]]]:
     """A response plus one to three instructions with arguments, some of which it follows."""
     relation = lambda: rng.choice(["less than", "at least"])  # noqa: E731
@@ -334,9 +341,7 @@ def ifeval_instance(rng: random.Random, keywords: Sequence[str]) -> tuple[str, l
         "length_constraints:number_sentences": lambda: {"num_sentences": rng.randint(1, 8), "relation": relation()},
         "length_constraints:number_paragraphs": lambda: {"num_paragraphs": rng.randint(1, 4)},
         "length_constraints:number_words": lambda: {"num_words": rng.randint(5, 80), "relation": relation()},
-        "length_constraints:nth_paragraph_first_word": lambda: {
-            "num_paragraphs": rng.randint(1, 4), "nth_paragraph": rng.randint(1, 3), "first_word": rng.choice(keywords)
-        },
+        "length_constraints:nth_paragraph_first_word": lambda: nth_paragraph_arguments(rng, keywords),
         "detectable_content:number_placeholders": lambda: {"num_placeholders": rng.randint(1, 3)},
         "detectable_content:postscript": lambda: {"postscript_marker": rng.choice(["P.S.", "P.P.S", "Note"])},
         "detectable_format:number_bullet_lists": lambda: {"num_bullets": rng.randint(1, 4)},
