@@ -379,6 +379,8 @@ def ifeval_response(rng: random.Random, keywords: Sequence[str], kwargs: Sequenc
         if rng.random() < 0.6:
             mention = " ".join(rng.choices(list(keywords), k=rng.randint(1, 4))) + "."
             sentences.insert(rng.randrange(len(sentences) + 1), mention)
+        if rng.random() < 0.25:
+            sentences.insert(0, rng.choice(keywords).capitalize() + rng.choice([" is first.", ", first.", "."]))
         return " ".join(sentences)
 
     parts = [paragraph() for _ in range(rng.randint(1, 4))]
@@ -398,8 +400,9 @@ def ifeval_response(rng: random.Random, keywords: Sequence[str], kwargs: Sequenc
         parts.append(" ".join(f"[{rng.choice(WORDS)}]" for _ in range(rng.randint(1, 3))))
     if rng.random() < 0.25 or "postscript_marker" in extras:
         parts.append(rng.choice(["P.S. see you", "P.P.S more", "p.s. bye", "Note: fine", "*P.S.* ok"]))
-    if rng.random() < 0.15:
-        parts.insert(0, "Write a short note about " + rng.choice(keywords))
+    repeats = [arguments["prompt_to_repeat"] for arguments in kwargs if arguments.get("prompt_to_repeat")]
+    if rng.random() < (0.5 if repeats else 0.1):
+        parts.insert(0, repeats[0] if repeats else "Write a short note about " + rng.choice(keywords))
     text = separator.join(parts)
     roll = rng.random()
     if roll < 0.1:
