@@ -110,7 +110,9 @@ def git_dir(checkout: Path) -> bool:
 
 
 def git_show(checkout: Path, revision: str, path: str) -> str | None:
-    shown = subprocess.run(["git", "-C", str(checkout), "show", f"{revision}:{path}"], capture_output=True, text=True)
+    shown = subprocess.run(
+        ["git", "-C", str(checkout), "show", f"{revision}:{path}"], capture_output=True, text=True
+    )
     return shown.stdout if shown.returncode == 0 else None
 
 
@@ -245,31 +247,10 @@ def wrap(rng: random.Random, core: str) -> str:
 def mcq_responses(rng: random.Random, templates: Sequence[str], count: int) -> Iterator[str]:
     letters = "abcdabcdABCDef"
     fixed = [
-        "",
-        " ",
-        "B",
-        "b",
-        "(b)",
-        "(B)",
-        "B.",
-        "c)",
-        "d: because",
-        "a,",
-        "Answer: C",
-        "**C**",
-        "**C. Water**",
-        "the answer is an apple",
-        "The answer is A.",
-        "答案是C",
-        "答案是 b",
-        "选项D是最合适的",
+        "", " ", "B", "b", "(b)", "(B)", "B.", "c)", "d: because", "a,", "Answer: C", "**C**", "**C. Water**",
+        "the answer is an apple", "The answer is A.", "答案是C", "答案是 b", "选项D是最合适的",
         "I think it's B, not C.",
-        "Option D: the cell.",
-        "e",
-        "A B C D",
-        "none of them",
-        "\\boxed{B}",
-        "The answer is \\( \\boxed{C} \\)",
+        "Option D: the cell.", "e", "A B C D", "none of them", "\\boxed{B}", "The answer is \\( \\boxed{C} \\)",
     ]
     for index in range(count):
         if index < len(fixed):
@@ -337,39 +318,37 @@ def harm_responses(rng: random.Random, phrases: Sequence[str], count: int) -> It
 # ---------------------------------------------------------------- IFEval instances
 
 
+def nth_paragraph_arguments(rng: random.Random, keywords: Sequence[str]) -> dict[str, Any]:
+    # An nth_paragraph beyond num_paragraphs makes the official instruction draw one at random.
+    paragraphs = rng.randint(1, 4)
+    nth = rng.randint(1, paragraphs)
+    return {"num_paragraphs": paragraphs, "nth_paragraph": nth, "first_word": rng.choice(keywords)}
+
+
 def ifeval_instance(rng: random.Random, keywords: Sequence[str]) -> tuple[str, list[str], list[dict[str, Any]]]:
     """A response plus one to three instructions with arguments, some of which it follows."""
     relation = lambda: rng.choice(["less than", "at least"])  # noqa: E731
     makers: dict[str, Callable[[], dict[str, Any]]] = {
         "keywords:existence": lambda: {"keywords": rng.sample(list(keywords), rng.randint(1, 3))},
         "keywords:frequency": lambda: {
-            "keyword": rng.choice(keywords),
-            "frequency": rng.randint(1, 4),
-            "relation": relation(),
+            "keyword": rng.choice(keywords), "frequency": rng.randint(1, 4), "relation": relation()
         },
         "keywords:forbidden_words": lambda: {"forbidden_words": rng.sample(list(keywords), rng.randint(1, 3))},
         "keywords:letter_frequency": lambda: {
-            "letter": rng.choice("aeiostz"),
-            "let_frequency": rng.randint(1, 12),
-            "let_relation": relation(),
+            "letter": rng.choice("aeiostz"), "let_frequency": rng.randint(1, 12), "let_relation": relation()
         },
         "language:response_language": lambda: {"language": rng.choice(["en", "fr", "de", "es", "it", "hi", "ru"])},
         "length_constraints:number_sentences": lambda: {"num_sentences": rng.randint(1, 8), "relation": relation()},
         "length_constraints:number_paragraphs": lambda: {"num_paragraphs": rng.randint(1, 4)},
         "length_constraints:number_words": lambda: {"num_words": rng.randint(5, 80), "relation": relation()},
-        "length_constraints:nth_paragraph_first_word": lambda: {
-            "num_paragraphs": rng.randint(1, 4),
-            "nth_paragraph": rng.randint(1, 3),
-            "first_word": rng.choice(keywords),
-        },
+        "length_constraints:nth_paragraph_first_word": lambda: nth_paragraph_arguments(rng, keywords),
         "detectable_content:number_placeholders": lambda: {"num_placeholders": rng.randint(1, 3)},
         "detectable_content:postscript": lambda: {"postscript_marker": rng.choice(["P.S.", "P.P.S", "Note"])},
         "detectable_format:number_bullet_lists": lambda: {"num_bullets": rng.randint(1, 4)},
         "detectable_format:constrained_response": dict,
         "detectable_format:number_highlighted_sections": lambda: {"num_highlights": rng.randint(1, 3)},
         "detectable_format:multiple_sections": lambda: {
-            "section_spliter": rng.choice(["Section", "SECTION", "Part"]),
-            "num_sections": rng.randint(1, 3),
+            "section_spliter": rng.choice(["Section", "SECTION", "Part"]), "num_sections": rng.randint(1, 3)
         },
         "detectable_format:json_format": dict,
         "detectable_format:title": dict,
@@ -379,8 +358,7 @@ def ifeval_instance(rng: random.Random, keywords: Sequence[str]) -> tuple[str, l
             "end_phrase": rng.choice(["Is there anything else I can help with?", "Peace."])
         },
         "change_case:capital_word_frequency": lambda: {
-            "capital_frequency": rng.randint(1, 5),
-            "capital_relation": relation(),
+            "capital_frequency": rng.randint(1, 5), "capital_relation": relation()
         },
         "change_case:english_capital": dict,
         "change_case:english_lowercase": dict,
@@ -401,6 +379,8 @@ def ifeval_response(rng: random.Random, keywords: Sequence[str], kwargs: Sequenc
         if rng.random() < 0.6:
             mention = " ".join(rng.choices(list(keywords), k=rng.randint(1, 4))) + "."
             sentences.insert(rng.randrange(len(sentences) + 1), mention)
+        if rng.random() < 0.25:
+            sentences.insert(0, rng.choice(keywords).capitalize() + rng.choice([" is first.", ", first.", "."]))
         return " ".join(sentences)
 
     parts = [paragraph() for _ in range(rng.randint(1, 4))]
@@ -420,8 +400,9 @@ def ifeval_response(rng: random.Random, keywords: Sequence[str], kwargs: Sequenc
         parts.append(" ".join(f"[{rng.choice(WORDS)}]" for _ in range(rng.randint(1, 3))))
     if rng.random() < 0.25 or "postscript_marker" in extras:
         parts.append(rng.choice(["P.S. see you", "P.P.S more", "p.s. bye", "Note: fine", "*P.S.* ok"]))
-    if rng.random() < 0.15:
-        parts.insert(0, "Write a short note about " + rng.choice(keywords))
+    repeats = [arguments["prompt_to_repeat"] for arguments in kwargs if arguments.get("prompt_to_repeat")]
+    if rng.random() < (0.5 if repeats else 0.1):
+        parts.insert(0, repeats[0] if repeats else "Write a short note about " + rng.choice(keywords))
     text = separator.join(parts)
     roll = rng.random()
     if roll < 0.1:

@@ -12,6 +12,9 @@ Everything works offline: NLTK's English Punkt parameters (for sentence counting
 a private NLTK data folder, so `nltk.download` is never called. `langdetect` is seeded with
 `LANGDETECT_SEED` so language checks give one verdict on every run; the official run leaves it
 unseeded, which makes its verdicts on short or mixed-language text vary from run to run.
+Likewise an instruction whose arguments are missing, falsy or out of range (an nth_paragraph
+beyond num_paragraphs, say) draws a value with Python's `random`; here that draw is seeded by
+the prompt and the instruction id, where the official run is unseeded.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import atexit
 import functools
 import importlib
+import random
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -113,11 +117,7 @@ def ifeval_check(
         if instruction_id not in instruction_classes:
             raise ValueError(f"unknown IFEval instruction {instruction_id!r}")
         given = {name: value for name, value in arguments.items() if value}
-        instruction = instruction_classes[instruction_id](instruction_id)
-        instruction.build_description(**given)
-        instruction_args = instruction.get_instruction_args()
-        if instruction_args and "prompt" in instruction_args:
-            instruction.build_description(prompt=prompt)
+        instruction = _build_instruction(instruction_classes[instruction_id], instruction_id, given, prompt)
         used_kwargs.append(given)
         strict.append(_follows(instruction, text))
         loose.append(any(_follows(instruction, variant) for variant in variants))
@@ -163,6 +163,21 @@ def _collapse_by_prompt(results: list[IFEvalResult]) -> list[IFEvalResult]:
             )
         collapsed.append(last)
     return collapsed
+
+
+def _build_instruction(instruction_class: Any, instruction_id: str, given: Mapping[str, Any], prompt: str) -> Any:
+    """Build one instruction; the values it draws for missing or out-of-range arguments are seeded."""
+    state = random.getstate()
+    random.seed(f"{prompt}\x00{instruction_id}")
+    try:
+        instruction = instruction_class(instruction_id)
+        instruction.build_description(**given)
+        instruction_args = instruction.get_instruction_args()
+        if instruction_args and "prompt" in instruction_args:
+            instruction.build_description(prompt=prompt)
+    finally:
+        random.setstate(state)
+    return instruction
 
 
 def _follows(instruction: Any, text: str) -> bool:

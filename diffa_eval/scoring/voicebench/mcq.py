@@ -184,7 +184,8 @@ MCQ_TEMPLATES: tuple[str, ...] = (
     '"[CHOICE]"',
 )
 
-# Tried after the letter rules; each names its letter.
+# Tried after the letter rules, in this order. Templates above already match all three
+# (" [CHOICE].", '"[CHOICE].', "([CHOICE])"), so they never decide; they complete the protocol.
 MCQ_SPECIAL_PHRASES: tuple[tuple[str, str], ...] = (
     ("would be a.", "A"),
     ('would be "a.', "A"),
@@ -194,6 +195,9 @@ MCQ_SPECIAL_PHRASES: tuple[tuple[str, str], ...] = (
 _FILLED_TEMPLATES: tuple[tuple[str, str], ...] = tuple(
     (template.replace(CHOICE_PLACEHOLDER, letter), letter.upper()) for template in MCQ_TEMPLATES for letter in LETTERS
 )
+_LETTER_PREFIXES: dict[str, tuple[str, ...]] = {
+    letter: tuple(letter + follower for follower in LETTER_FOLLOWERS) for letter in LETTERS
+}
 _LEADING_MARKERS = ("<1>", "<2>", "<3>")
 
 
@@ -206,7 +210,7 @@ def mcq_letter(response: str) -> str | None:
         if filled in text:
             return letter
     for letter in LETTERS:
-        if text == letter or text.startswith(tuple(letter + follower for follower in LETTER_FOLLOWERS)):
+        if text == letter or text.startswith(_LETTER_PREFIXES[letter]):
             return letter.upper()
     for phrase, letter in MCQ_SPECIAL_PHRASES:
         if phrase in text:
