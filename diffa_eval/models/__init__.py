@@ -56,7 +56,8 @@ MODELS.register(
 MODELS.register(
     "diffa-tiny",
     "diffa_eval.models.diffa.adapter:tiny",
-    description="A toy DIFFA with RANDOM weights (full architecture, tiny sizes): demos and tests only.",
+    description="A toy DIFFA with RANDOM weights (full architecture, tiny sizes, 8 denoising steps unless "
+    "-o steps): demos and tests only.",
     tags=("transformers", "diffusion"),
 )
 for _preset in AUDIO_CHAT_PRESETS:

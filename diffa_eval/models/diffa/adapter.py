@@ -44,6 +44,9 @@ class DiffaPreset:
     decoding: str
     factor: float = 1.0
     random_weights: bool = False
+    demo_steps: int | None = None
+    """Denoising steps when neither steps nor block length is given (the random demo model only,
+    so that long answers stay quick on a CPU); None: steps = answer length, as DIFFA decodes."""
 
 
 PRESETS = {
@@ -54,17 +57,20 @@ PRESETS = {
     "diffa-2-asr": DiffaPreset(
         "diffa-2-asr", "zhoujiaming777/DIFFA-2/stage1", "openai/whisper-large-v3", 1, ("diffa-2-asr",), "factor"
     ),
-    "diffa-tiny": DiffaPreset("diffa-tiny", "", "", 2, ("diffa",), "exact", random_weights=True),
+    "diffa-tiny": DiffaPreset("diffa-tiny", "", "", 2, ("diffa",), "exact", random_weights=True, demo_steps=8),
 }
 
 
 def decoding_settings(config: GenerationConfig, preset: DiffaPreset) -> DiffusionSettings:
     """The sampler settings a GenerationConfig asks for, the preset's decoding mode by default."""
     options = config.options
+    steps = _optional_int(options, "steps")
+    if steps is None and preset.demo_steps and "block_length" not in options:
+        steps = min(config.max_new_tokens, preset.demo_steps)
     try:
         return DiffusionSettings(
             gen_length=config.max_new_tokens,
-            steps=_optional_int(options, "steps"),
+            steps=steps,
             block_length=_optional_int(options, "block_length"),
             temperature=config.temperature,
             cfg_scale=float(options.get("cfg_scale", 0.0)),
