@@ -1,4 +1,4 @@
-"""The `diffa-eval` command line: run, list, score and table.
+"""The `diffa-eval` command line: run, merge, list, score and table.
 
 Heavy modules (numpy, torch, datasets) are imported inside the commands, so `--help` is instant.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -175,14 +176,23 @@ def run(
         str | None,
         typer.Option(help="Inference backend: transformers or vllm (default: each model's first backend)."),
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Run only shard I of N (0-based, e.g. 0/4) of each task's samples, into the run directory all "
+            "shards share; the shard that completes the run writes its metrics. Under torchrun each rank is a shard."
+        ),
+    ] = None,
     judge_url: JudgeUrlOption = None,
     judge_model: JudgeModelOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     """Run models on tasks; re-running the same command resumes where it stopped."""
+    from .errors import ConfigError
     from .report.leaderboard import build_leaderboard, to_rich
     from .runner import RunOptions, evaluate
+    from .sharding import ShardSpec, TorchDistributedGroup, TorchrunEnv
     from .store import read_run
     from .task import resolve_tasks
     from .types import ModelSpec
@@ -210,17 +220,29 @@ def run(
         long_audio=long_audio.value,
         backend=backend,
         command=tuple(sys.argv),
+        shard=None if shard is None else ShardSpec.parse(shard),
     )
+    ranks = TorchrunEnv.from_environ()
+    if ranks is not None and options.shard is not None:
+        raise ConfigError("--shard cannot be combined with torchrun ranks: each rank already is a shard")
+    if ranks is not None:
+        options = replace(options, device=ranks.device(device))
+        quiet = quiet or ranks.rank != 0
     console = _console()
     progress = None if quiet else _RichProgress(console)
+    group = None if ranks is None else TorchDistributedGroup(ranks)
     try:
-        outcomes = evaluate(specs, selected, options, progress)
+        outcomes = evaluate(specs, selected, options, progress, group)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every finished sample is saved; run the same command to resume[/yellow]")
         raise typer.Exit(130) from None
     finally:
         if progress is not None:
             progress.close()
+        if group is not None:
+            group.close()
+    if ranks is not None and ranks.rank != 0:
+        return  # rank 0 reports for all ranks
     runs = [read_run(o.run_dir) for o in outcomes if o.run_dir is not None and o.metrics is not None]
     if runs:
         console.print(to_rich(build_leaderboard(runs)))
@@ -236,6 +258,13 @@ def _summarize(console: Console, outcomes: list[RunOutcome]) -> None:
         if outcome.error:
             console.print(f"[red]✗ {_escape(outcome.model)} · {outcome.task}: {_escape(outcome.error)}[/red]")
             continue
+        if outcome.metrics is None and outcome.shard is not None:
+            console.print(
+                f"[yellow]{_escape(outcome.model)} · {outcome.task} ({outcome.split}) shard {outcome.shard}: "
+                f"{outcome.generated} generated, {outcome.reused} reused; {outcome.missing} samples of other "
+                f"shards not recorded yet[/yellow] → {_escape(str(outcome.run_dir))}"
+            )
+            continue
         metrics = outcome.metrics
         failed = metrics.n_failed if metrics else 0
         waiting = metrics.n_pending if metrics else 0
@@ -244,6 +273,7 @@ def _summarize(console: Console, outcomes: list[RunOutcome]) -> None:
             f"[{colour}]{_escape(outcome.model)} · {outcome.task} ({outcome.split}): {outcome.generated} generated, "
             f"{outcome.reused} reused, {failed} failed"
             + (f", {waiting} kept for scoring" if waiting else "")
+            + (f" (shard {outcome.shard}, run complete)" if outcome.shard else "")
             + f"[/{colour}] → {_escape(str(outcome.run_dir))}"
         )
     reasons = sorted({o.pending for o in outcomes if o.pending})
@@ -296,6 +326,43 @@ class _RichProgress:
 
     def close(self) -> None:
         self._progress.stop()
+
+
+@app.command()
+def merge(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders that contain them.")],
+    into: Annotated[
+        Path | None,
+        typer.Option(help="Gather the runs found (e.g. shards on several output dirs) into this output dir first."),
+    ] = None,
+    tasks_dir: TasksDirOption = None,
+) -> None:
+    """Finish sharded runs: recompute metrics from the records, compact, mark complete; list missing samples.
+
+    Exits 1 when some run still misses samples (run the missing shards, or the plain command, to fill them).
+    """
+    from .merge import merge_runs
+
+    _setup_logging(False)
+    _load_task_dirs(tasks_dir)
+    results = merge_runs(runs, into)
+    console = _console()
+    for result in results:
+        head = f"{_escape(result.model)} · {result.task} ({result.split}): {result.recorded} samples recorded"
+        if not result.has_plan:
+            head += " (no plan.json: missing samples cannot be known)"
+        if result.complete:
+            console.print(f"[green]{head}, complete[/green] → {_escape(str(result.directory))}")
+            continue
+        shown = ", ".join(result.missing[:20]) + (" ..." if len(result.missing) > 20 else "")
+        console.print(
+            f"[red]{head}, {len(result.missing)} missing: {_escape(shown)}[/red] → {_escape(str(result.directory))}",
+            soft_wrap=True,
+        )
+    incomplete = [r for r in results if not r.complete]
+    if incomplete:
+        console.print(f"[red]{len(incomplete)} of {len(results)} runs miss samples[/red]")
+        raise typer.Exit(1)
 
 
 @app.command("compare-backends")

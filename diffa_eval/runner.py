@@ -4,6 +4,10 @@ Each (model, task, split, prompt variant, generation config) is one run director
 resume key hashes the model spec, generation config, task name and version, prompt variant,
 sample id and audio content, so re-running the same command skips every sample already
 recorded (whatever the batch size) and retries the ones that failed.
+
+A sharded run (`RunOptions.shard`, or the ranks of a torchrun group) produces only its shard's
+samples into the same run directory; whoever finds every planned sample recorded finishes the run
+(under torchrun: rank 0, once all ranks are done).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .errors import AudioError, ConfigError, DiffaEvalError, StoreError
 from .models import load_model, with_backend
 from .models.base import GenerationRequest, ModelAdapter
 from .scoring.aggregate import aggregate
+from .sharding import RankGroup, ShardSpec
 from .store import RunStore, SampleRecord, atomic_write_text, read_run
 from .task import LoadedData, PromptVariant, Task, default_data_dir
 from .types import EvalRun, GenerationConfig, ModelOutput, ModelSpec, Sample, Score, TaskMetrics, Unscored, stable_hash
@@ -63,6 +68,8 @@ class RunOptions:
     """Run models on this inference backend ("transformers", "vllm"); None uses each model's default.
     Part of the model's identity (`name+backend`), so two backends never share records."""
     command: tuple[str, ...] = ()
+    shard: ShardSpec | None = None
+    """Run only this shard's samples, into the run directory all shards share (see `diffa_eval.sharding`)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -90,6 +97,10 @@ class RunOutcome:
     """Why the whole pair could not run (data or model failed to load)."""
     pending: str | None = None
     """Why some outputs have no score yet (e.g. no judge configured); they are scored on a re-run."""
+    shard: str | None = None
+    """`I/N` when this process ran one shard of the samples."""
+    missing: int = 0
+    """Planned samples with no record yet (a sharded run waits for its other shards); metrics are None then."""
 
     @property
     def failed_fraction(self) -> float:
@@ -223,9 +234,14 @@ def _probe(sample: Sample) -> tuple[audio.AudioProbe | None, str | None]:
 class Runner:
     """Runs models on tasks. Use `evaluate` for the common case."""
 
-    def __init__(self, options: RunOptions, progress: Progress | None = None) -> None:
+    def __init__(self, options: RunOptions, progress: Progress | None = None, group: RankGroup | None = None) -> None:
+        """`group`: the torchrun ranks this process is one of; each rank runs shard RANK/WORLD_SIZE."""
+        if group is not None and options.shard is not None:
+            raise ConfigError("--shard cannot be combined with torchrun ranks: each rank already is a shard")
         self.options = options
         self.progress: Progress = progress or _NoProgress()
+        self.group = group
+        self._shard = ShardSpec(group.rank, group.world_size) if group is not None else options.shard
         self._git_sha = source_git_sha()
         self._packages = package_versions()
 
@@ -248,12 +264,15 @@ class Runner:
                 message = f"model {spec} failed to load: {type(error).__name__}: {error}"
                 log.error(message)
                 outcomes += [RunOutcome(str(spec), t.name, splits[t.name], None, None, error=message) for t in tasks]
+                for _ in tasks:
+                    self._wait_for_ranks()
                 continue
             try:
                 for task in tasks:
                     loaded = data[task.name]
                     if isinstance(loaded, str):
                         outcomes.append(RunOutcome(str(spec), task.name, splits[task.name], None, None, error=loaded))
+                        self._wait_for_ranks()
                         continue
                     if task.name not in probes:
                         probes[task.name] = self._probe_all(loaded.samples)
@@ -301,25 +320,28 @@ class Runner:
             )
             for s, (p, e) in zip(loaded.samples, probes, strict=True)
         ]
+        manifest = EvalRun(
+            run_id=run_id,
+            model=str(spec),
+            model_info=dict(adapter.info()),
+            task=task.name,
+            task_version=task.version,
+            split=split,
+            prompt_variant=variant.name,
+            generation=generation,
+            dataset=loaded.info,
+            seed=self.options.seed,
+            device=adapter.device,
+            started_at=self._first_start(directory),
+            packages=self._packages,
+            git_sha=self._git_sha,
+            command=self.options.command,
+        )
+        if self._shard is not None:
+            return self._run_shard(adapter, task, variant, generation, plan, manifest, directory, self._shard)
         with RunStore(directory) as store:
-            manifest = EvalRun(
-                run_id=run_id,
-                model=str(spec),
-                model_info=dict(adapter.info()),
-                task=task.name,
-                task_version=task.version,
-                split=split,
-                prompt_variant=variant.name,
-                generation=generation,
-                dataset=loaded.info,
-                seed=self.options.seed,
-                device=adapter.device,
-                started_at=self._first_start(directory),
-                packages=self._packages,
-                git_sha=self._git_sha,
-                command=self.options.command,
-            )
             store.write_manifest(manifest)
+            store.write_plan({p.key: p.sample.id for p in plan})
             done = {key for key, record in store.records().items() if not record.needs_output}
             pending = [p for p in plan if p.key not in done]
             self.progress.start(f"{spec} · {task.name} ({split})", len(plan), len(plan) - len(pending))
@@ -351,6 +373,89 @@ class Runner:
         return RunOutcome(
             str(spec), task.name, split, directory, metrics, len(pending), len(plan) - len(pending), pending=waiting
         )
+
+    def _run_shard(
+        self,
+        adapter: ModelAdapter,
+        task: Task,
+        variant: PromptVariant,
+        generation: GenerationConfig,
+        plan: Sequence[_PlannedSample],
+        manifest: EvalRun,
+        directory: Path,
+        shard: ShardSpec,
+    ) -> RunOutcome:
+        """Produce this shard's pending samples into the shared run directory, then finish the run if no
+        planned sample is left unrecorded: any shard may (the last to finish does it last, under the
+        records lock); under torchrun only rank 0 does, after every rank is done."""
+        finishes = self.group is None or self.group.rank == 0
+        keys = {p.key: p.sample.id for p in plan}
+        manifest = replace(manifest, shards=shard.count)
+        with RunStore(directory, shared=True) as store:
+            if finishes:
+                with store.locked():
+                    store.write_manifest(manifest)
+                    store.write_plan(keys)
+            mine = [p for p in plan if shard.owns(p.key)]
+            done = {key for key, record in store.records().items() if not record.needs_output}
+            pending = [p for p in mine if p.key not in done]
+            label = f"{manifest.model} · {task.name} ({manifest.split}) shard {shard}"
+            self.progress.start(label, len(mine), len(mine) - len(pending))
+            try:
+                for batch_records in self._produce(adapter, task, variant, generation, pending):
+                    store.append_all(batch_records)
+                    store.sync()
+                    self.progress.advance(len(batch_records))
+            finally:
+                self.progress.finish()
+            self._score_stored(store, task, {p.key: p.sample for p in mine})
+            self._wait_for_ranks()
+            records = store.records()
+            missing = [key for key in keys if key not in records]
+            metrics = None
+            if finishes and not missing:
+                self._score_stored(store, task, {p.key: p.sample for p in plan})  # e.g. left by a shard without judge
+                metrics, records = self._finish_shared(store, task, plan, manifest)
+        waiting = next((r.pending for r in records.values() if r.pending and r.key in keys), None)
+        return RunOutcome(
+            manifest.model,
+            task.name,
+            manifest.split,
+            directory,
+            metrics,
+            len(pending),
+            len(mine) - len(pending),
+            pending=waiting,
+            shard=str(shard),
+            missing=len(missing),
+        )
+
+    def _finish_shared(
+        self, store: RunStore, task: Task, plan: Sequence[_PlannedSample], manifest: EvalRun
+    ) -> tuple[TaskMetrics, dict[str, SampleRecord]]:
+        """Metrics, submission file, compaction and the complete manifest, all under the records lock, so
+        that two shards finishing at once finish one after the other, from every record."""
+        with store.locked():
+            records = store.records()
+            metrics = aggregate(
+                task.metrics,
+                [records[p.key].scored() for p in plan if p.key in records],
+                task.breakdown_fields,
+            )
+            store.write_metrics(metrics)
+            submission = task.submission(
+                [(p.sample, records[p.key].output if p.key in records else None) for p in plan]
+            )
+            if submission is not None:
+                atomic_write_text(store.directory / submission[0], submission[1])
+            store.compact({p.key: p.sample.id for p in plan})
+            store.write_manifest(_finished(manifest))
+        return metrics, records
+
+    def _wait_for_ranks(self) -> None:
+        """Under torchrun, wait until every rank has finished the current (model, task)."""
+        if self.group is not None:
+            self.group.barrier()
 
     def _score_stored(self, store: RunStore, task: Task, samples: Mapping[str, Sample]) -> None:
         """Score the stored outputs that wait for a score or whose scoring failed, all at once."""
@@ -568,6 +673,8 @@ def evaluate(
     tasks: Sequence[Task],
     options: RunOptions | None = None,
     progress: Progress | None = None,
+    group: RankGroup | None = None,
 ) -> list[RunOutcome]:
-    """Run every model on every task and return one outcome per pair."""
-    return Runner(options or RunOptions(), progress).run(models, tasks)
+    """Run every model on every task and return one outcome per pair; `group`: the torchrun ranks
+    this process is one of (see `diffa_eval.sharding.TorchDistributedGroup`)."""
+    return Runner(options or RunOptions(), progress, group).run(models, tasks)

@@ -6,6 +6,10 @@ rename). A crash can at worst leave a partial last line in samples.jsonl, which 
 when the run is reopened, so that sample is simply produced again. When a sample is
 recorded more than once (a failed sample retried on resume), the last record wins, and
 `compact` rewrites the file with one record per sample.
+
+Several processes (shards of one run) may write the same directory when each opens it with
+`shared=True`: every append then happens under a lock on `.records.lock`, after cutting any
+partial line a killed writer left, so no live writer's line is ever cut or interleaved.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
 METRICS = "metrics.json"
+PLAN = "plan.json"
 _LOCK = ".lock"
+_RECORDS_LOCK = ".records.lock"
 
 
 @dataclass(frozen=True)
@@ -143,12 +149,20 @@ def latest_records(records: Iterable[SampleRecord]) -> dict[str, SampleRecord]:
 
 
 class RunStore:
-    """Exclusive writer of one run directory; use as a context manager."""
+    """Writer of one run directory; use as a context manager.
 
-    def __init__(self, directory: Path) -> None:
+    By default the writer is exclusive. With `shared=True` any number of shared writers (the
+    shards of one run) may write at once, each append under the records lock; exclusive and
+    shared writers exclude each other.
+    """
+
+    def __init__(self, directory: Path, shared: bool = False) -> None:
         self.directory = directory
+        self.shared = shared
         self._lock: IO[str] | None = None
         self._samples: IO[str] | None = None
+        self._records_lock: IO[str] | None = None
+        self._records_lock_depth = 0
 
     @property
     def samples_path(self) -> Path:
@@ -169,6 +183,11 @@ class RunStore:
             raise StoreError(f"cannot write to run directory {self.directory}: {error.strerror or error}") from None
         self._acquire_lock()
         try:
+            if self.shared:
+                self._records_lock = (self.directory / _RECORDS_LOCK).open("a+")
+                with self.locked():
+                    self._cut_torn_tail()
+                return
             self._cut_torn_tail()
             self._samples = self.samples_path.open("a", encoding="utf-8")
         except OSError as error:
@@ -180,14 +199,15 @@ class RunStore:
         try:
             import fcntl
 
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._lock.fileno(), (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except ImportError:  # no advisory locks on this platform
             return
         except OSError:
             self.close()
+            shards = "; shards of a run (--shard, torchrun) may share it, but not with an unsharded run or a merge"
             raise StoreError(
                 f"run directory {self.directory} is in use by another diffa-eval process; "
-                "wait for it to finish or use another --output-dir"
+                "wait for it to finish or use another --output-dir" + shards
             ) from None
 
     def _cut_torn_tail(self) -> None:
@@ -203,10 +223,31 @@ class RunStore:
             handle.truncate(keep)
             log.warning("%s: removed a partial record left by an interrupted run", path)
 
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the records lock: no shared writer of this directory appends, compacts or finishes
+        the run meanwhile. Re-entrant; a no-op for an exclusive writer, which is alone anyway."""
+        if self._records_lock is None:
+            yield
+            return
+        if self._records_lock_depth == 0:
+            _flock(self._records_lock, exclusive=True)
+        self._records_lock_depth += 1
+        try:
+            yield
+        finally:
+            self._records_lock_depth -= 1
+            if self._records_lock_depth == 0:
+                _flock(self._records_lock, exclusive=False)
+
     def close(self) -> None:
         if self._samples is not None:
             self._samples.close()
             self._samples = None
+        if self._records_lock is not None:
+            self._records_lock.close()
+            self._records_lock = None
+            self._records_lock_depth = 0
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
@@ -217,21 +258,56 @@ class RunStore:
 
     def append(self, record: SampleRecord) -> None:
         """Write one record and flush it to the OS, so that a killed process keeps it."""
+        if self.shared:
+            self._append_shared([record])
+            return
         if self._samples is None:
             raise StoreError("run store is not open")
         self._samples.write(record.to_json() + "\n")
         self._samples.flush()
 
+    def append_all(self, records: Iterable[SampleRecord]) -> None:
+        """Write several records (in one locked append for a shared writer)."""
+        if self.shared:
+            self._append_shared(list(records))
+            return
+        for record in records:
+            self.append(record)
+
+    def _append_shared(self, records: list[SampleRecord]) -> None:
+        if self._lock is None:
+            raise StoreError("run store is not open")
+        if not records:
+            return
+        text = "".join(record.to_json() + "\n" for record in records)
+        with self.locked():
+            # Under the lock every other writer's lines are complete, so an unterminated tail can only be
+            # a writer killed mid-line. The file is opened afresh each time: another writer may have
+            # replaced it (compaction), and a fresh open sees its true size on network filesystems too.
+            self._cut_torn_tail()
+            with self.samples_path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+
     def sync(self) -> None:
         """Ask the OS to put appended records on disk (survives power loss, not just a crash)."""
         if self._samples is not None:
             os.fsync(self._samples.fileno())
+        elif self.shared and self.samples_path.exists():
+            with self.samples_path.open("rb") as handle:
+                os.fsync(handle.fileno())
 
     def write_manifest(self, run: EvalRun) -> None:
         atomic_write_text(self.directory / MANIFEST, _json_text(run.to_dict()))
 
     def write_metrics(self, metrics: TaskMetrics) -> None:
         atomic_write_text(self.directory / METRICS, _json_text(metrics.to_dict()))
+
+    def write_plan(self, plan: Mapping[str, str]) -> None:
+        """Record the run's samples (resume key -> sample id, in dataset order), so that the run can be
+        checked for missing samples and its metrics recomputed without loading the dataset."""
+        samples = [{"key": key, "sample_id": sample_id} for key, sample_id in plan.items()]
+        atomic_write_text(self.directory / PLAN, _json_text({"samples": samples}))
 
     def compact(self, plan: Mapping[str, str]) -> None:
         """Rewrite samples.jsonl with one (the latest) record per key.
@@ -240,15 +316,17 @@ class RunStore:
         records come first. Records of other samples (e.g. beyond a --limit) are kept; records
         of a planned sample under another key (its audio has changed since) are dropped.
         """
-        latest = self.records()
-        planned_ids = set(plan.values())
-        keys = [key for key in plan if key in latest]
-        keys += [key for key, record in latest.items() if key not in plan and record.sample_id not in planned_ids]
-        text = "".join(latest[key].to_json() + "\n" for key in keys)
-        if self._samples is not None:
-            self._samples.close()
-        atomic_write_text(self.samples_path, text)
-        self._samples = self.samples_path.open("a", encoding="utf-8")
+        with self.locked():  # shared writers open the file afresh for each append, so they see the new one
+            latest = self.records()
+            planned_ids = set(plan.values())
+            keys = [key for key in plan if key in latest]
+            keys += [k for k, record in latest.items() if k not in plan and record.sample_id not in planned_ids]
+            text = "".join(latest[key].to_json() + "\n" for key in keys)
+            if self._samples is not None:
+                self._samples.close()
+            atomic_write_text(self.samples_path, text)
+            if not self.shared:
+                self._samples = self.samples_path.open("a", encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -261,6 +339,25 @@ class StoredRun:
 
     def records(self) -> list[SampleRecord]:
         return list(latest_records(read_records(self.directory / SAMPLES)).values())
+
+
+def read_plan(directory: Path) -> dict[str, str] | None:
+    """The run's planned samples (resume key -> sample id, in dataset order); None when it has no plan.json."""
+    try:
+        data = json.loads((directory / PLAN).read_text(encoding="utf-8"))
+        return {str(item["key"]): str(item["sample_id"]) for item in data["samples"]}
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as error:
+        raise StoreError(f"unreadable {directory / PLAN}: {error}") from None
+
+
+def _flock(handle: IO[str], exclusive: bool) -> None:
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_UN)
 
 
 def read_run(directory: Path) -> StoredRun:

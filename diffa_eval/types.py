@@ -252,6 +252,9 @@ class EvalRun:
     packages: Mapping[str, str] = field(default_factory=dict)
     git_sha: str | None = None
     command: tuple[str, ...] = ()
+    shards: int | None = None
+    """How many shards (--shard I/N or torchrun ranks) the last attempt spread the samples over; None
+    when one process ran them. Not part of the run id: shards of any count share one run directory."""
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -274,6 +277,7 @@ class EvalRun:
             "packages": dict(self.packages),
             "git_sha": self.git_sha,
             "command": list(self.command),
+            "shards": self.shards,
         }
 
     @classmethod
@@ -297,6 +301,7 @@ class EvalRun:
             packages=dict(data.get("packages", {})),
             git_sha=data.get("git_sha"),
             command=tuple(data.get("command", ())),
+            shards=data.get("shards"),
         )
 
 
