@@ -29,6 +29,8 @@ _EXPORTS = {
     "RunOptions": "diffa_eval.runner",
     "RunOutcome": "diffa_eval.runner",
     "evaluate": "diffa_eval.runner",
+    "ShardSpec": "diffa_eval.sharding",
+    "merge_runs": "diffa_eval.merge",
     "SCORERS": "diffa_eval.scoring.scorers",
     "LoadedData": "diffa_eval.task",
     "TASKS": "diffa_eval.task",
@@ -57,20 +59,24 @@ __all__ = [
     "RunOutcome",
     "Sample",
     "Score",
+    "ShardSpec",
     "Task",
     "TaskMetrics",
     "__version__",
     "evaluate",
     "find_runs",
+    "merge_runs",
     "register_task",
     "resolve_tasks",
 ]
 
 if TYPE_CHECKING:
     from .errors import DiffaEvalError
+    from .merge import merge_runs
     from .models import MODELS, GenerationRequest, ModelAdapter
     from .runner import RunOptions, RunOutcome, evaluate
     from .scoring.scorers import SCORERS
+    from .sharding import ShardSpec
     from .store import find_runs
     from .task import TASKS, LoadedData, Task, register_task, resolve_tasks
     from .types import (

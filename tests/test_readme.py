@@ -77,3 +77,20 @@ def test_the_model_example_runs(tmp_path: Path) -> None:
         MODELS.unregister("my-model")
     assert result.exit_code == 0, result.output
     assert "my-model · mmau_test_mini (sample): 10 generated" in result.output
+
+
+def test_the_slurm_array_example_and_merge_run(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    script = _code_after("**Independent processes**", "bash")
+    size = int(re.search(r"#SBATCH --array=0-(\d+)", script).group(1)) + 1  # type: ignore[union-attr]
+    command = next(line for line in script.splitlines() if line.startswith("diffa-eval run"))
+    for task_id in range(size):
+        line = command.replace("$SLURM_ARRAY_TASK_ID", str(task_id)).replace("$SLURM_ARRAY_TASK_COUNT", str(size))
+        args = shlex.split(line)[1:]
+        args[args.index("--models") + 1] = "oracle"  # the baseline stands in for the GPU model
+        result = runner.invoke(app, [*args, "--split", "sample"])
+        assert result.exit_code == 0, result.output
+    merge = next(line for line in _code_after("**Merging.**", "bash").splitlines() if "--into" not in line)
+    result = runner.invoke(app, shlex.split(merge)[1:])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("complete") == 3  # mmau_test_mini and both LibriSpeech test sets
