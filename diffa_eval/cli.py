@@ -500,14 +500,16 @@ def score(
     `prediction` (or the official scripts' own field, e.g. MMAU's `model_output`).
     """
     from .scoring.offline import score_file
-    from .store import atomic_write_text
+    from .store import atomic_write_text, unicode_safe, writing
 
     _setup_logging(False)
     _load_task_dirs(tasks_dir)
     _set_judge(judge_url, judge_model)
     result = score_file(_single_task(task), file)
     if output is not None:
-        atomic_write_text(output, "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in result.lines))
+        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in result.lines)
+        with writing(output):
+            atomic_write_text(output, unicode_safe(text))
     for problem in result.problems:
         _console(stderr=True).print(f"[yellow]{_escape(problem)}[/yellow]", soft_wrap=True, highlight=False)
     if as_json:

@@ -31,7 +31,7 @@ from .models import load_model, with_backend
 from .models.base import GenerationRequest, ModelAdapter
 from .scoring.aggregate import aggregate
 from .sharding import RankGroup, ShardSpec
-from .store import RunStore, SampleRecord, atomic_write_text, read_run
+from .store import RunStore, SampleRecord, atomic_write_text, read_run, writing
 from .task import LoadedData, PromptVariant, Task, default_data_dir
 from .types import EvalRun, GenerationConfig, ModelOutput, ModelSpec, Sample, Score, TaskMetrics, Unscored, stable_hash
 
@@ -365,7 +365,8 @@ class Runner:
                 [(p.sample, records[p.key].output if p.key in records else None) for p in plan]
             )
             if submission is not None:
-                atomic_write_text(directory / submission[0], submission[1])
+                with writing(directory / submission[0]):
+                    atomic_write_text(directory / submission[0], submission[1])
             keys = {p.key: p.sample.id for p in plan}
             store.compact(keys)
             store.write_manifest(_finished(manifest))

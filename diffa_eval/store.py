@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ METRICS = "metrics.json"
 PLAN = "plan.json"
 _LOCK = ".lock"
 _RECORDS_LOCK = ".records.lock"
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ class SampleRecord:
         return self.output is not None and (self.pending is not None or self.error_stage == "scoring")
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, allow_nan=False)
+        """One line of JSON; lone surrogates (text that was never valid Unicode) become U+FFFD."""
+        return unicode_safe(json.dumps(asdict(self), ensure_ascii=False, allow_nan=False))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SampleRecord:
@@ -100,6 +103,11 @@ class SampleRecord:
             return ScoredSample(None, self.groups, pending=self.pending is not None and not self.failed)
         score = Score(self.score, self.extracted, self.score_details, self.explanation, self.judgement)
         return ScoredSample(score, self.groups)
+
+
+def unicode_safe(text: str) -> str:
+    """`text` with lone surrogates (from bytes that were never valid UTF-8) replaced by U+FFFD, so it can be written."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -117,6 +125,18 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only, quota) into a StoreError that says nothing recorded is lost."""
+    try:
+        yield
+    except OSError as error:
+        raise StoreError(
+            f"cannot write {path}: {error.strerror or error}; the samples recorded so far are kept, "
+            "run the same command again to resume"
+        ) from None
 
 
 def _json_text(data: Any) -> str:
@@ -242,7 +262,8 @@ class RunStore:
 
     def close(self) -> None:
         if self._samples is not None:
-            self._samples.close()
+            with contextlib.suppress(OSError):  # a flush that fails again (disk still full) has been reported
+                self._samples.close()
             self._samples = None
         if self._records_lock is not None:
             self._records_lock.close()
@@ -263,8 +284,9 @@ class RunStore:
             return
         if self._samples is None:
             raise StoreError("run store is not open")
-        self._samples.write(record.to_json() + "\n")
-        self._samples.flush()
+        with writing(self.samples_path):
+            self._samples.write(record.to_json() + "\n")
+            self._samples.flush()
 
     def append_all(self, records: Iterable[SampleRecord]) -> None:
         """Write several records (in one locked append for a shared writer)."""
@@ -292,16 +314,19 @@ class RunStore:
     def sync(self) -> None:
         """Ask the OS to put appended records on disk (survives power loss, not just a crash)."""
         if self._samples is not None:
-            os.fsync(self._samples.fileno())
+            with writing(self.samples_path):
+                os.fsync(self._samples.fileno())
         elif self.shared and self.samples_path.exists():
-            with self.samples_path.open("rb") as handle:
+            with writing(self.samples_path), self.samples_path.open("rb") as handle:
                 os.fsync(handle.fileno())
 
     def write_manifest(self, run: EvalRun) -> None:
-        atomic_write_text(self.directory / MANIFEST, _json_text(run.to_dict()))
+        with writing(self.directory / MANIFEST):
+            atomic_write_text(self.directory / MANIFEST, _json_text(run.to_dict()))
 
     def write_metrics(self, metrics: TaskMetrics) -> None:
-        atomic_write_text(self.directory / METRICS, _json_text(metrics.to_dict()))
+        with writing(self.directory / METRICS):
+            atomic_write_text(self.directory / METRICS, _json_text(metrics.to_dict()))
 
     def write_plan(self, plan: Mapping[str, str]) -> None:
         """Record the run's samples (resume key -> sample id, in dataset order), so that the run can be
@@ -324,9 +349,11 @@ class RunStore:
             text = "".join(latest[key].to_json() + "\n" for key in keys)
             if self._samples is not None:
                 self._samples.close()
-            atomic_write_text(self.samples_path, text)
-            if not self.shared:
-                self._samples = self.samples_path.open("a", encoding="utf-8")
+                self._samples = None
+            with writing(self.samples_path):
+                atomic_write_text(self.samples_path, text)
+                if not self.shared:
+                    self._samples = self.samples_path.open("a", encoding="utf-8")
 
 
 @dataclass(frozen=True)

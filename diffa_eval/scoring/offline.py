@@ -9,6 +9,7 @@ from typing import Any
 
 from ..datasources import parse_json_records
 from ..errors import DiffaEvalError
+from ..store import unicode_safe
 from ..task import Task
 from ..types import Sample, TaskMetrics, Unscored
 from .aggregate import ScoredSample, aggregate
@@ -28,7 +29,7 @@ def prediction_of(task: Task, record: Mapping[str, Any]) -> str | None:
     for name in task.prediction_fields:
         if name in record and record[name] is not None:
             value = record[name]
-            return value if isinstance(value, str) else str(value)
+            return unicode_safe(value if isinstance(value, str) else str(value))
     return None
 
 

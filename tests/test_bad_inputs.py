@@ -1,0 +1,378 @@
+"""Broken inputs: each gives a clear per-sample error or a clear up-front error, and everything else is evaluated.
+
+The corpus is built in each test (no binary junk in the repository): an MMAU-layout folder
+read through --data-dir, whose items point at good and broken audio files, plus metadata and
+prediction files with broken records, and output directories that cannot be written.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile
+
+from diffa_eval.errors import StoreError
+from diffa_eval.models import MODELS
+from diffa_eval.models.base import GenerationRequest
+from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.store import read_run
+from diffa_eval.task import TASKS
+from diffa_eval.types import GenerationConfig, ModelOutput, ModelSpec
+
+from .conftest import tone, write_audio
+
+MMAU = "mmau_test_mini"
+
+
+def _wav(path: Path, seconds: float = 0.3) -> bytes:
+    write_audio(path, seconds=seconds)
+    return path.read_bytes()
+
+
+def _truncated_wav(path: Path) -> None:
+    raw = _wav(path, 1.0)
+    path.write_bytes(raw[: len(raw) // 2])  # the header still claims 1 s
+
+
+def _truncated_flac(path: Path) -> None:
+    soundfile.write(path, (0.1 * np.random.default_rng(0).standard_normal(16_000)).astype(np.float32), 16_000)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+
+
+def _corrupt_header(path: Path) -> None:
+    raw = bytearray(_wav(path))
+    raw[8:16] = b"XXXXXXXX"  # neither WAVE nor fmt
+    path.write_bytes(bytes(raw))
+
+
+def _header_claims_two_hours(path: Path) -> None:
+    raw = bytearray(_wav(path, 0.1))
+    size = 2 * 3600 * 16_000 * 2
+    raw[4:8], raw[40:44] = struct.pack("<I", size + 36), struct.pack("<I", size)
+    path.write_bytes(bytes(raw))
+
+
+def _float_wav(path: Path, bad: float) -> None:
+    samples = tone(0.2)
+    samples[100:110] = bad
+    soundfile.write(path, samples, 16_000, subtype="FLOAT")
+
+
+def _no_frames(path: Path) -> None:
+    soundfile.write(path, np.zeros(0, dtype=np.float32), 16_000)
+
+
+# item id -> (file name, how to make it, None if it is evaluated else the start of its error)
+CORPUS: dict[str, tuple[str, Callable[[Path], object], str | None]] = {
+    "good-wav": ("good.wav", _wav, None),
+    "good-flac": ("good.flac", lambda p: write_audio(p, 0.2, format="FLAC"), None),
+    "truncated-wav": ("truncated.wav", _truncated_wav, None),  # libsndfile reads the frames that are there
+    "header-claims-2h": ("claims.wav", _header_claims_two_hours, None),  # ... and no more than there are
+    "truncated-flac": ("truncated.flac", _truncated_flac, "cannot decode audio"),
+    "corrupt-header": ("corrupt.wav", _corrupt_header, "cannot decode audio"),
+    "text-named-wav": ("notes.wav", lambda p: p.write_text("these are my notes, not audio\n"), "cannot decode audio"),
+    "png-named-flac": ("image.flac", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64)), "cannot decode audio"),
+    "json-named-mp3": ("meta.mp3", lambda p: p.write_text('{"not": "audio"}'), "cannot decode audio"),
+    "zero-bytes": ("empty.wav", lambda p: p.write_bytes(b""), "audio file is empty (0 bytes)"),
+    "zero-frames": ("frameless.wav", _no_frames, "audio has no samples"),
+    "nan-samples": ("nan.wav", lambda p: _float_wav(p, np.nan), "audio contains 10 NaN or infinite samples"),
+    "inf-samples": ("inf.wav", lambda p: _float_wav(p, np.inf), "audio contains 10 NaN or infinite samples"),
+    "missing-file": ("absent.wav", lambda p: None, "audio file not found"),
+    "a-directory": ("folder.wav", lambda p: p.mkdir(), "audio path is a directory"),
+}
+
+
+def _mmau_item(item_id: str, audio_file: str, question: str = "Which?") -> dict[str, Any]:
+    return {"id": item_id, "audio_id": f"./test-mini-audios/{audio_file}", "question": question,
+            "choices": ["Yes", "No"], "answer": "Yes", "task": "sound", "difficulty": "easy"}  # fmt: skip
+
+
+def _corpus(root: Path, items: list[dict[str, Any]] | None = None, raw: bytes | None = None) -> Path:
+    folder = root / "MMAU"
+    (folder / "test-mini-audios").mkdir(parents=True)
+    for name, make, _ in CORPUS.values():
+        make(folder / "test-mini-audios" / name)
+    records = items if items is not None else [_mmau_item(item, name) for item, (name, _, _) in CORPUS.items()]
+    (folder / "mmau-test-mini.json").write_bytes(raw if raw is not None else json.dumps(records).encode())
+    return root
+
+
+def _run(root: Path, model: str = "oracle", **options: Any) -> Any:
+    settings = {"split": "test", "data_dir": root, "output_dir": root / "runs", "batch_size": 4, **options}
+    return evaluate([ModelSpec(model)], [TASKS.get(MMAU)], RunOptions(**settings))[0]
+
+
+def test_every_broken_audio_file_is_one_clear_per_sample_error_and_the_rest_is_evaluated(tmp_path: Path) -> None:
+    outcome = _run(_corpus(tmp_path))
+    records = {r.sample_id: r for r in read_run(outcome.run_dir).records()}
+    assert set(records) == set(CORPUS)
+    for item, (name, _, error) in CORPUS.items():
+        record = records[item]
+        if error is None:
+            assert record.error is None and record.score == 1.0, item
+        else:
+            assert record.error_stage == "audio" and record.error.startswith(error), (item, record.error)
+            assert name in record.error, "the message names the file"
+    assert records["truncated-wav"].audio_seconds == pytest.approx(0.5, abs=0.01)
+    assert records["header-claims-2h"].audio_seconds == pytest.approx(0.1, abs=0.01)
+    assert outcome.metrics.n_failed == sum(error is not None for _, _, error in CORPUS.values())
+
+
+class _WindowedModel:
+    """An 8 kHz model with a 30 s audio window that records the length of the audio it was given."""
+
+    name = "windowed8k"
+    sampling_rate = 8_000
+    device = "cpu"
+    max_audio_seconds = 30.0
+
+    def __init__(self, seen: list[int]) -> None:
+        self.seen = seen
+
+    def info(self) -> dict[str, str]:
+        return {"kind": "test"}
+
+    def close(self) -> None:
+        pass
+
+    def generate(self, requests: list[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
+        self.seen += [0 if r.audio is None else len(r.audio) for r in requests]
+        return [ModelOutput("Yes", 1, 1, 0.0) for _ in requests]
+
+
+@pytest.fixture
+def windowed() -> Iterator[list[int]]:
+    seen: list[int] = []
+    MODELS.register("windowed8k", lambda spec, device: _WindowedModel(seen), description="test model")
+    yield seen
+    MODELS.unregister("windowed8k")
+
+
+def _two_hours_of_silence(path: Path) -> None:
+    """A real 2-hour 8 kHz 8-bit WAV written sparsely: 58 MB long, almost nothing on disk."""
+    frames = 2 * 3600 * 8_000
+    header = (
+        b"RIFF" + struct.pack("<I", 36 + frames) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 8_000, 8_000, 1, 8)
+    )
+    with path.open("wb") as handle:
+        handle.write(header + b"data" + struct.pack("<I", frames))
+        handle.truncate(len(header) + 8 + frames)  # zero bytes: 8-bit PCM is unsigned, so this is -1.0 DC
+
+
+@pytest.mark.parametrize(("policy", "error"), [("truncate", None), ("skip", "audio is 7200.0 s, longer than")])
+def test_two_hours_of_audio_is_cut_to_the_window_or_skipped_with_a_clear_error(
+    tmp_path: Path, windowed: list[int], policy: str, error: str | None
+) -> None:
+    root = tmp_path / "data"
+    (root / "MMAU" / "test-mini-audios").mkdir(parents=True)
+    _two_hours_of_silence(root / "MMAU" / "test-mini-audios" / "long.wav")
+    write_audio(root / "MMAU" / "test-mini-audios" / "short.wav", seconds=0.2)
+    items = [_mmau_item("long", "long.wav"), _mmau_item("short", "short.wav")]
+    (root / "MMAU" / "mmau-test-mini.json").write_text(json.dumps(items))
+    outcome = _run(root, "windowed8k", long_audio=policy, output_dir=tmp_path / "runs")
+    records = {r.sample_id: r for r in read_run(outcome.run_dir).records()}
+    assert records["short"].error is None
+    assert records["long"].audio_seconds == pytest.approx(7200.0)
+    if error is None:
+        assert records["long"].error is None and records["long"].audio_truncated_to == 30.0
+        assert max(windowed) == 30 * 8_000
+    else:
+        assert records["long"].error_stage == "audio" and records["long"].error.startswith(error)
+        assert windowed == [1_600]
+
+
+def test_non_utf8_bytes_in_metadata_are_replaced_and_the_item_is_evaluated(tmp_path: Path) -> None:
+    items = [_mmau_item("latin1", "good.wav", "QUESTION"), _mmau_item("plain", "good.flac")]
+    raw = json.dumps(items).encode().replace(b"QUESTION", b"Caf\xe9 \xff\xfe sounds?")
+    outcome = _run(_corpus(tmp_path, raw=raw))
+    records = {r.sample_id: r for r in read_run(outcome.run_dir).records()}
+    assert records["latin1"].error is None and "Caf\ufffd \ufffd\ufffd sounds?" in records["latin1"].prompt
+    assert records["plain"].error is None
+
+
+class _MangledTextModel:
+    """Answers with text holding lone surrogates, as bytes decoded with errors="surrogateescape" are."""
+
+    name = "mangled"
+    sampling_rate = 16_000
+    device = "cpu"
+
+    def info(self) -> dict[str, str]:
+        return {"kind": "test"}
+
+    def close(self) -> None:
+        pass
+
+    def generate(self, requests: list[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
+        return [ModelOutput(b"Yes \xff\xfe".decode("utf-8", "surrogateescape"), 1, 1, 0.0) for _ in requests]
+
+
+def test_a_model_answer_that_is_not_valid_unicode_is_stored_with_replacement_characters(tmp_path: Path) -> None:
+    MODELS.register("mangled", lambda spec, device: _MangledTextModel(), description="test model")
+    try:
+        outcome = _run(_corpus(tmp_path, [_mmau_item("a", "good.wav"), _mmau_item("b", "good.flac")]), "mangled")
+    finally:
+        MODELS.unregister("mangled")
+    records = read_run(outcome.run_dir).records()
+    assert [r.output for r in records] == ["Yes \ufffd\ufffd"] * 2
+    assert [r.score for r in records] == [1.0, 1.0]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "diffa_eval", *args], capture_output=True, text=True, timeout=120)
+
+
+def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    (line,) = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: ")
+    return line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("items", "reason"),
+    [
+        ([_mmau_item("a", "good.wav"), {"id": "b", "audio_id": "./test-mini-audios/good.wav"}], "lacks a field"),
+        ([_mmau_item("a", "good.wav"), _mmau_item("a", "good.flac")], "1 duplicate sample ids in test: a"),
+    ],
+    ids=["missing-field", "duplicate-id"],
+)
+def test_broken_metadata_fails_its_task_up_front_with_the_reason(
+    tmp_path: Path, items: list[dict[str, Any]], reason: str
+) -> None:
+    root = _corpus(tmp_path, items)
+    done = _cli("run", "-m", "oracle", "-t", MMAU, "--data-dir", str(root), "--output-dir", str(tmp_path / "runs"))
+    assert "Traceback" not in done.stdout + done.stderr
+    assert f"✗ oracle · {MMAU}: {MMAU}: " in done.stdout and reason in done.stdout.replace("\n", " ")
+    assert done.returncode == 1
+    assert not (tmp_path / "runs" / "oracle").exists()
+
+
+def test_a_predictions_file_with_bad_lines_scores_every_readable_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from diffa_eval.cli import app
+
+    good = {"id": "1", "question": "Q", "choices": ["Yes", "No"], "answer": "Yes", "prediction": "Yes"}
+    lines = [
+        json.dumps(good).encode(),
+        b'{"id": "2", "choices": ["Yes", "No"], "answer": "No", "prediction": "No"',  # cut off
+        b"not json at all",
+        b"[1, 2, 3]",
+        json.dumps({**good, "id": "5", "prediction": "No \xff"}, ensure_ascii=False).encode("latin-1"),
+        json.dumps({**good, "id": "6", "prediction": "Yes \udcff"}).encode(),  # an escaped lone surrogate
+        json.dumps({"id": "7", "prediction": "Yes"}).encode(),  # no choices
+    ]
+    path = tmp_path / "predictions.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    output = tmp_path / "scores.jsonl"
+    result = CliRunner().invoke(app, ["score", MMAU, str(path), "--json", "-o", str(output)])
+    assert result.exit_code == 0, repr(result.exception)
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [row["score"] for row in rows] == [1.0, None, None, None, 0.0, 1.0, None]
+    assert [row.get("error") is not None for row in rows] == [False, True, True, True, False, False, True]
+    assert "lacks a field" in rows[6]["error"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Output directories that cannot be written
+
+
+def test_a_full_disk_mid_run_stops_with_a_clear_error_and_a_rerun_keeps_every_recorded_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _corpus(tmp_path, [_mmau_item(f"i{n}", "good.wav") for n in range(10)])
+    import diffa_eval.store as store
+
+    real_open = store.Path.open
+    budget = {"bytes": 4_000}
+
+    class FillingFile:
+        """samples.jsonl on a disk with `budget` bytes left: past it, writes fail with ENOSPC."""
+
+        def __init__(self, handle: Any) -> None:
+            self.handle = handle
+
+        def write(self, text: str) -> int:
+            if budget["bytes"] < len(text.encode()):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            budget["bytes"] -= len(text.encode())
+            return int(self.handle.write(text))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.handle, name)
+
+    def filling_open(path: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        handle = real_open(path, mode, *args, **kwargs)
+        return FillingFile(handle) if path.name == "samples.jsonl" and mode == "a" else handle
+
+    monkeypatch.setattr(store.Path, "open", filling_open)
+    with pytest.raises(StoreError, match=r"cannot write .*samples.jsonl: No space left on device; the samples"):
+        _run(root)
+    monkeypatch.undo()
+    kept = [json.loads(line) for line in next((root / "runs").rglob("samples.jsonl")).read_text().splitlines()]
+    assert 0 < len(kept) < 10
+    again = _run(root)
+    assert (again.reused, again.generated, again.metrics.n_scored) == (len(kept), 10 - len(kept), 10)
+
+
+def test_a_read_only_run_directory_fails_before_any_model_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _corpus(tmp_path, [_mmau_item("a", "good.wav")])
+    first = _run(root)
+    import diffa_eval.store as store
+
+    real = os.open
+
+    def read_only(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path).startswith(str(first.run_dir)) and flags & (os.O_WRONLY | os.O_RDWR):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(store.os, "open", read_only)
+    with pytest.raises(StoreError, match=r"cannot write .*manifest.json: Read-only file system; the samples"):
+        _run(root)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="permissions do not bind root")
+def test_the_cli_reports_a_read_only_output_directory_in_one_line(tmp_path: Path) -> None:
+    output = tmp_path / "runs"
+    output.mkdir()
+    output.chmod(0o500)
+    try:
+        done = _cli("run", "-m", "oracle", "-t", MMAU, "--split", "sample", "--output-dir", str(output), "-q")
+    finally:
+        output.chmod(0o700)
+    assert "cannot write to output directory" in _one_line_error(done)
+
+
+@pytest.mark.slow
+def test_the_cli_reports_a_file_size_limit_in_one_line_and_the_rerun_resumes(tmp_path: Path) -> None:
+    """RLIMIT_FSIZE makes the kernel refuse writes past a size (EFBIG), like a disk that fills up."""
+    resource = pytest.importorskip("resource")
+    args = ["run", "-m", "oracle", "-t", "librispeech_test_clean", "--split", "sample", "--batch-size", "1"]
+    args += ["--output-dir", str(tmp_path / "runs"), "-q"]
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_500, 2_500))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "diffa_eval", *args], capture_output=True, text=True, timeout=120, preexec_fn=limited
+    )
+    assert "cannot write" in _one_line_error(done) and "File too large" in done.stderr
+    finished = _cli(*args)
+    assert finished.returncode == 0, finished.stderr
+    assert "0 failed" in finished.stdout and "5 generated" not in finished.stdout
