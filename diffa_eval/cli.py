@@ -114,6 +114,10 @@ def _split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _clip(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _parse_options(items: list[str]) -> dict[str, Any]:
     """KEY=VALUE pairs; a VALUE that parses as JSON (16, 0.9, true, "x") takes that type."""
     from .errors import ConfigError
@@ -272,6 +276,7 @@ def _summarize(console: Console, outcomes: list[RunOutcome]) -> None:
         console.print(
             f"[{colour}]{_escape(outcome.model)} · {outcome.task} ({outcome.split}): {outcome.generated} generated, "
             f"{outcome.reused} reused, {failed} failed"
+            + (f" (first: {_escape(_clip(outcome.failure))})" if failed and outcome.failure else "")
             + (f", {waiting} kept for scoring" if waiting else "")
             + (f" (shard {outcome.shard}, run complete)" if outcome.shard else "")
             + f"[/{colour}] → {_escape(str(outcome.run_dir))}"

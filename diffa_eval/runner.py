@@ -17,7 +17,7 @@ import os
 import re
 import subprocess
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -97,6 +97,8 @@ class RunOutcome:
     """Why the whole pair could not run (data or model failed to load)."""
     pending: str | None = None
     """Why some outputs have no score yet (e.g. no judge configured); they are scored on a re-run."""
+    failure: str | None = None
+    """The error of the first failed sample, when some failed."""
     shard: str | None = None
     """`I/N` when this process ran one shard of the samples."""
     missing: int = 0
@@ -370,9 +372,17 @@ class Runner:
             keys = {p.key: p.sample.id for p in plan}
             store.compact(keys)
             store.write_manifest(_finished(manifest))
-        waiting = next((r.pending for r in records.values() if r.pending and r.key in keys), None)
+        waiting, failure = _first_reasons(records, keys)
         return RunOutcome(
-            str(spec), task.name, split, directory, metrics, len(pending), len(plan) - len(pending), pending=waiting
+            str(spec),
+            task.name,
+            split,
+            directory,
+            metrics,
+            len(pending),
+            len(plan) - len(pending),
+            pending=waiting,
+            failure=failure,
         )
 
     def _run_shard(
@@ -417,7 +427,7 @@ class Runner:
             if finishes and not missing:
                 self._score_stored(store, task, {p.key: p.sample for p in plan})  # e.g. left by a shard without judge
                 metrics, records = self._finish_shared(store, task, plan, manifest)
-        waiting = next((r.pending for r in records.values() if r.pending and r.key in keys), None)
+        waiting, failure = _first_reasons(records, keys)
         return RunOutcome(
             manifest.model,
             task.name,
@@ -427,6 +437,7 @@ class Runner:
             len(pending),
             len(mine) - len(pending),
             pending=waiting,
+            failure=failure,
             shard=str(shard),
             missing=len(missing),
         )
@@ -636,6 +647,14 @@ def _record(
         error=output.error,
         error_stage=None if output.error is None else "model",
     )
+
+
+def _first_reasons(records: Mapping[str, SampleRecord], keys: Iterable[str]) -> tuple[str | None, str | None]:
+    """Why the first waiting output waits, and the first failed sample's error, among `keys`."""
+    mine = [records[key] for key in keys if key in records]
+    waiting = next((r.pending for r in mine if r.pending), None)
+    failure = next((r.error for r in mine if r.error), None)
+    return waiting, failure
 
 
 def _scored(record: SampleRecord, result: Score | Unscored) -> SampleRecord:
