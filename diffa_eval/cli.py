@@ -64,6 +64,8 @@ TasksDirOption = Annotated[
 class TableFormat(str, Enum):
     terminal = "terminal"
     markdown = "markdown"
+    latex = "latex"
+    html = "html"
     csv = "csv"
     json = "json"
 
@@ -545,25 +547,66 @@ def _print_metrics(data: dict[str, Any]) -> None:
 def table(
     runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders that contain them.")],
     format: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.terminal,
-    ci: Annotated[bool, typer.Option("--ci", help="Show 95% confidence intervals.")] = False,
+    ci: Annotated[bool, typer.Option("--ci", help="Show 95% confidence intervals (± half-width).")] = False,
+    benchmarks: Annotated[
+        str | None, typer.Option(help="Comma-separated column groups in display order, e.g. mmau_test_mini,mmsu.")
+    ] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated measured rows in display order.")] = None,
+    reported: Annotated[
+        bool, typer.Option("--reported", help="Add published numbers (rows marked †) from --reported-dir.")
+    ] = False,
+    reported_dir: Annotated[Path, typer.Option(help="Folder of reported-number sources.")] = Path("results/reported"),
+    delta: Annotated[
+        bool, typer.Option("--delta", help="With --reported: a 'measured - reported' row under each matched model.")
+    ] = False,
+    caption: Annotated[str, typer.Option(help="LaTeX caption / HTML title.")] = "Results.",
+    label: Annotated[str, typer.Option(help="LaTeX label.")] = "tab:results",
+    standalone: Annotated[bool, typer.Option(help="LaTeX: a complete document instead of a table.")] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots", help="HTML: embed accuracy/speed and per-category plots (needs matplotlib).")
+    ] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead.")] = None,
 ) -> None:
-    """A leaderboard (rows: models, columns: task metrics) from stored runs."""
+    """A leaderboard from stored runs: rows are models, columns are benchmarks with sub-columns."""
     from .errors import StoreError
-    from .report import leaderboard as lb
-    from .store import find_runs
+    from .report import tables
+    from .report.reported import read_reported
+    from .store import atomic_write_text, find_runs, writing
 
     _setup_logging(False)
-    board = lb.build_leaderboard(find_runs(runs))
-    if not board.rows:
+    stored = find_runs(runs)
+    board = tables.build_table(
+        stored,
+        reported=read_reported(reported_dir) if reported or delta else (),
+        benchmarks=_split_list(benchmarks) if benchmarks else None,
+        models=_split_list(models) if models else None,
+        delta=delta,
+    )
+    if not any(row.kind == "measured" for row in board.rows):
         raise StoreError(f"no completed runs under {', '.join(map(str, runs))}")
     if format is TableFormat.terminal:
-        _console().print(lb.to_rich(board, with_ci=ci))
-    elif format is TableFormat.markdown:
-        typer.echo(lb.to_markdown(board, with_ci=ci), nl=False)
+        _console().print(tables.to_rich(board, with_ci=ci))
+        return
+    if format is TableFormat.markdown:
+        text = tables.to_markdown(board, with_ci=ci)
+    elif format is TableFormat.latex:
+        text = tables.to_latex(board, with_ci=ci, caption=caption, label=label, standalone=standalone)
+    elif format is TableFormat.html:
+        from .report.plots import report_figures
+
+        figures = report_figures(stored) if plots else []
+        text = tables.to_html(
+            board, with_ci=ci, title=caption if caption != "Results." else "diffa-eval leaderboard", figures=figures
+        )
     elif format is TableFormat.csv:
-        typer.echo(lb.to_csv(board), nl=False)
+        text = tables.to_csv(board)
     else:
-        typer.echo(lb.to_json(board), nl=False)
+        text = tables.to_json(board)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        with writing(output):
+            atomic_write_text(output, text)
 
 
 def main() -> None:
