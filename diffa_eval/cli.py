@@ -1,4 +1,4 @@
-"""The `diffa-eval` command line: run, merge, list, score and table.
+"""The `diffa-eval` command line: run, merge, list, score, table and compare.
 
 Heavy modules (numpy, torch, datasets) are imported inside the commands, so `--help` is instant.
 """
@@ -607,6 +607,53 @@ def table(
     else:
         with writing(output):
             atomic_write_text(output, text)
+
+
+@app.command("compare")
+def compare_command(
+    baseline: Annotated[Path, typer.Argument(help="Baseline run directory, or a folder of runs.")],
+    candidate: Annotated[Path, typer.Argument(help="Candidate run directory, or a folder of runs.")],
+    max_drop: Annotated[
+        float, typer.Option(min=0.0, help="Largest tolerated drop, in each metric's units (points for %).")
+    ] = 1.0,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Significance level of the paired tests.")] = 0.05,
+    max_drop_for: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max-drop-for", help="Per-metric tolerance METRIC=VALUE or TASK:METRIC=VALUE (repeatable), e.g. wer=0.5."
+        ),
+    ] = None,
+    metrics: Annotated[str | None, typer.Option(help="Comma-separated metrics to compare (default: all).")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write the Markdown summary (a PR comment) here.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
+) -> None:
+    """Paired comparison of a candidate with a baseline; exits 1 when a metric drops significantly."""
+    from .errors import ConfigError
+    from .report.compare import Tolerance, compare, to_json, to_markdown
+    from .store import atomic_write_text, find_runs, writing
+
+    _setup_logging(False)
+    per_metric: dict[str, float] = {}
+    for item in max_drop_for or []:
+        name, sep, value = item.partition("=")
+        try:
+            per_metric[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ConfigError(f"--max-drop-for expects METRIC=NUMBER, got {item!r}")
+    tolerance = Tolerance(max_drop=max_drop, alpha=alpha, per_metric=per_metric)
+    verdict = compare(
+        find_runs([baseline]), find_runs([candidate]), tolerance, _split_list(metrics) if metrics else None
+    )
+    summary = to_markdown(verdict)
+    for path, text in ((markdown, summary), (json_path, to_json(verdict))):
+        if path is not None:
+            with writing(path):
+                atomic_write_text(path, text)
+    typer.echo(summary, nl=False)
+    if not verdict.passed:
+        raise typer.Exit(1)
 
 
 def main() -> None:
