@@ -1,4 +1,4 @@
-"""The `diffa-eval` command line: run, merge, list, score, table and compare.
+"""The `diffa-eval` command line: run, sweep, merge, list, score, table and compare.
 
 Heavy modules (numpy, torch, datasets) are imported inside the commands, so `--help` is instant.
 """
@@ -653,6 +653,69 @@ def compare_command(
                 atomic_write_text(path, text)
     typer.echo(summary, nl=False)
     if not verdict.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sweep(
+    models: Annotated[
+        str, typer.Option("--models", "-m", help="NAME[+BACKEND]@GLOB, e.g. 'diffa-2@out/checkpoint-*' (quoted).")
+    ],
+    tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task or group names.")],
+    split: Annotated[str | None, typer.Option(help="Split to run (default: each task's test split).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N samples of each task.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per model call.")] = 8,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    output_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("results/runs"),
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Override the tasks' generation length.")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Model-specific generation option KEY=VALUE.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write the trend across checkpoints as a PNG or SVG (needs matplotlib).")
+    ] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write the trend table as Markdown here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Evaluate every checkpoint matching a glob (resumable), then show the trend across checkpoints."""
+    from .report import tables
+    from .report.sweep import checkpoint_trend, expand_checkpoints
+    from .runner import RunOptions, evaluate
+    from .store import atomic_write_text, read_run, writing
+    from .task import resolve_tasks
+
+    _setup_logging(False)
+    specs = [spec for text in _split_list(models) for spec in expand_checkpoints(text)]
+    options = RunOptions(
+        split=split,
+        limit=limit,
+        batch_size=batch_size,
+        device=device,
+        output_dir=output_dir,
+        generation={"max_new_tokens": max_new_tokens, "options": _parse_options(option or [])},
+        command=tuple(sys.argv),
+    )
+    console = _console()
+    progress = None if quiet else _RichProgress(console)
+    try:
+        outcomes = evaluate(specs, resolve_tasks(_split_list(tasks)), options, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    runs = [read_run(o.run_dir) for o in outcomes if o.run_dir is not None and o.metrics is not None]
+    _summarize(console, outcomes)
+    if not runs:
+        raise typer.Exit(1)
+    board = tables.build_table(runs, models=[str(s) for s in specs if any(r.manifest.model == str(s) for r in runs)])
+    console.print(tables.to_rich(board))
+    if markdown is not None:
+        with writing(markdown):
+            atomic_write_text(markdown, tables.to_markdown(board))
+    if plot is not None:
+        from .report.plots import plot_checkpoint_trend, save_figure
+
+        save_figure(plot_checkpoint_trend(checkpoint_trend(runs, specs)), str(plot))
+    if any(o.error for o in outcomes):
         raise typer.Exit(1)
 
 
