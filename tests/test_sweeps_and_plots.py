@@ -131,7 +131,7 @@ def test_the_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
-    assert '<table id="leaderboard">' in dom and "<strong>64.50</strong>" in dom
+    assert '<table id="leaderboard">' in dom and "<strong>66.00</strong>" in dom
     assert dom.count("<svg") >= 3
     shot = tmp_path / "shot.png"
     subprocess.run(
