@@ -1,4 +1,4 @@
-"""The `diffa-eval` command line: run, merge, list, score and table.
+"""The `diffa-eval` command line: run, sweep, merge, list, score, table and compare.
 
 Heavy modules (numpy, torch, datasets) are imported inside the commands, so `--help` is instant.
 """
@@ -64,6 +64,8 @@ TasksDirOption = Annotated[
 class TableFormat(str, Enum):
     terminal = "terminal"
     markdown = "markdown"
+    latex = "latex"
+    html = "html"
     csv = "csv"
     json = "json"
 
@@ -550,25 +552,176 @@ def _print_metrics(data: dict[str, Any]) -> None:
 def table(
     runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders that contain them.")],
     format: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.terminal,
-    ci: Annotated[bool, typer.Option("--ci", help="Show 95% confidence intervals.")] = False,
+    ci: Annotated[bool, typer.Option("--ci", help="Show 95% confidence intervals (± half-width).")] = False,
+    benchmarks: Annotated[
+        str | None, typer.Option(help="Comma-separated column groups in display order, e.g. mmau_test_mini,mmsu.")
+    ] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated measured rows in display order.")] = None,
+    reported: Annotated[
+        bool, typer.Option("--reported", help="Add published numbers (rows marked †) from --reported-dir.")
+    ] = False,
+    reported_dir: Annotated[Path, typer.Option(help="Folder of reported-number sources.")] = Path("results/reported"),
+    delta: Annotated[
+        bool, typer.Option("--delta", help="With --reported: a 'measured - reported' row under each matched model.")
+    ] = False,
+    caption: Annotated[str, typer.Option(help="LaTeX caption / HTML title.")] = "Results.",
+    label: Annotated[str, typer.Option(help="LaTeX label.")] = "tab:results",
+    standalone: Annotated[bool, typer.Option(help="LaTeX: a complete document instead of a table.")] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots", help="HTML: embed accuracy/speed and per-category plots (needs matplotlib).")
+    ] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead.")] = None,
 ) -> None:
-    """A leaderboard (rows: models, columns: task metrics) from stored runs."""
+    """A leaderboard from stored runs: rows are models, columns are benchmarks with sub-columns."""
     from .errors import StoreError
-    from .report import leaderboard as lb
-    from .store import find_runs
+    from .report import tables
+    from .report.reported import read_reported
+    from .store import atomic_write_text, find_runs, writing
 
     _setup_logging(False)
-    board = lb.build_leaderboard(find_runs(runs))
-    if not board.rows:
+    stored = find_runs(runs)
+    board = tables.build_table(
+        stored,
+        reported=read_reported(reported_dir) if reported or delta else (),
+        benchmarks=_split_list(benchmarks) if benchmarks else None,
+        models=_split_list(models) if models else None,
+        delta=delta,
+    )
+    if not any(row.kind == "measured" for row in board.rows):
         raise StoreError(f"no completed runs under {', '.join(map(str, runs))}")
     if format is TableFormat.terminal:
-        _console().print(lb.to_rich(board, with_ci=ci))
-    elif format is TableFormat.markdown:
-        typer.echo(lb.to_markdown(board, with_ci=ci), nl=False)
+        _console().print(tables.to_rich(board, with_ci=ci))
+        return
+    if format is TableFormat.markdown:
+        text = tables.to_markdown(board, with_ci=ci)
+    elif format is TableFormat.latex:
+        text = tables.to_latex(board, with_ci=ci, caption=caption, label=label, standalone=standalone)
+    elif format is TableFormat.html:
+        from .report.plots import report_figures
+
+        figures = report_figures(stored) if plots else []
+        text = tables.to_html(
+            board, with_ci=ci, title=caption if caption != "Results." else "diffa-eval leaderboard", figures=figures
+        )
     elif format is TableFormat.csv:
-        typer.echo(lb.to_csv(board), nl=False)
+        text = tables.to_csv(board)
     else:
-        typer.echo(lb.to_json(board), nl=False)
+        text = tables.to_json(board)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        with writing(output):
+            atomic_write_text(output, text)
+
+
+@app.command("compare")
+def compare_command(
+    baseline: Annotated[Path, typer.Argument(help="Baseline run directory, or a folder of runs.")],
+    candidate: Annotated[Path, typer.Argument(help="Candidate run directory, or a folder of runs.")],
+    max_drop: Annotated[
+        float, typer.Option(min=0.0, help="Largest tolerated drop, in each metric's units (points for %).")
+    ] = 1.0,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Significance level of the paired tests.")] = 0.05,
+    max_drop_for: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max-drop-for", help="Per-metric tolerance METRIC=VALUE or TASK:METRIC=VALUE (repeatable), e.g. wer=0.5."
+        ),
+    ] = None,
+    metrics: Annotated[str | None, typer.Option(help="Comma-separated metrics to compare (default: all).")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write the Markdown summary (a PR comment) here.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
+) -> None:
+    """Paired comparison of a candidate with a baseline; exits 1 when a metric drops significantly."""
+    from .errors import ConfigError
+    from .report.compare import Tolerance, compare, to_json, to_markdown
+    from .store import atomic_write_text, find_runs, writing
+
+    _setup_logging(False)
+    per_metric: dict[str, float] = {}
+    for item in max_drop_for or []:
+        name, sep, value = item.partition("=")
+        try:
+            per_metric[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ConfigError(f"--max-drop-for expects METRIC=NUMBER, got {item!r}")
+    tolerance = Tolerance(max_drop=max_drop, alpha=alpha, per_metric=per_metric)
+    verdict = compare(
+        find_runs([baseline]), find_runs([candidate]), tolerance, _split_list(metrics) if metrics else None
+    )
+    summary = to_markdown(verdict)
+    for path, text in ((markdown, summary), (json_path, to_json(verdict))):
+        if path is not None:
+            with writing(path):
+                atomic_write_text(path, text)
+    typer.echo(summary, nl=False)
+    if not verdict.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sweep(
+    models: Annotated[
+        str, typer.Option("--models", "-m", help="NAME[+BACKEND]@GLOB, e.g. 'diffa-2@out/checkpoint-*' (quoted).")
+    ],
+    tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task or group names.")],
+    split: Annotated[str | None, typer.Option(help="Split to run (default: each task's test split).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N samples of each task.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per model call.")] = 8,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    output_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("results/runs"),
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Override the tasks' generation length.")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Model-specific generation option KEY=VALUE.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write the trend across checkpoints as a PNG or SVG (needs matplotlib).")
+    ] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write the trend table as Markdown here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Evaluate every checkpoint matching a glob (resumable), then show the trend across checkpoints."""
+    from .report import tables
+    from .report.sweep import checkpoint_trend, expand_checkpoints
+    from .runner import RunOptions, evaluate
+    from .store import atomic_write_text, read_run, writing
+    from .task import resolve_tasks
+
+    _setup_logging(False)
+    specs = [spec for text in _split_list(models) for spec in expand_checkpoints(text)]
+    options = RunOptions(
+        split=split,
+        limit=limit,
+        batch_size=batch_size,
+        device=device,
+        output_dir=output_dir,
+        generation={"max_new_tokens": max_new_tokens, "options": _parse_options(option or [])},
+        command=tuple(sys.argv),
+    )
+    console = _console()
+    progress = None if quiet else _RichProgress(console)
+    try:
+        outcomes = evaluate(specs, resolve_tasks(_split_list(tasks)), options, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    runs = [read_run(o.run_dir) for o in outcomes if o.run_dir is not None and o.metrics is not None]
+    _summarize(console, outcomes)
+    if not runs:
+        raise typer.Exit(1)
+    board = tables.build_table(runs, models=[str(s) for s in specs if any(r.manifest.model == str(s) for r in runs)])
+    console.print(tables.to_rich(board))
+    if markdown is not None:
+        with writing(markdown):
+            atomic_write_text(markdown, tables.to_markdown(board))
+    if plot is not None:
+        from .report.plots import plot_checkpoint_trend, save_figure
+
+        save_figure(plot_checkpoint_trend(checkpoint_trend(runs, specs)), str(plot))
+    if any(o.error for o in outcomes):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -124,13 +124,21 @@ def test_table_formats(tmp_path: Path) -> None:
         "run", "-m", "chance,oracle", "-t", "mmau_test_mini", "--split", "sample", "--output-dir", str(tmp_path), "-q"
     )
     markdown = _invoke("table", str(tmp_path), "--format", "markdown")
-    assert markdown.splitlines()[0] == "| model | mmau_test_mini (sample) accuracy ↑ |"
-    assert "| oracle | 100.00 |" in markdown
-    with_ci = _invoke("table", str(tmp_path), "--format", "markdown", "--ci")
-    assert "| oracle | 100.00 [100.00, 100.00] |" in with_ci
+    assert markdown.splitlines()[0].startswith("| model | MMAU test-mini (sample) · sound ↑ |")
+    assert "| oracle | **100.00** | **100.00** | **100.00** | **100.00** |" in markdown
+    with_ci = _invoke("table", str(tmp_path), "--format", "markdown", "--ci", "--models", "oracle")
+    assert "| oracle | 100.00 ± 0.00 | 100.00 ± 0.00 | 100.00 ± 0.00 | 100.00 ± 0.00 |" in with_ci
     csv_lines = _invoke("table", str(tmp_path), "--format", "csv").splitlines()
-    assert csv_lines[0].startswith("model,task,split,metric,value")
-    assert any(line.startswith("oracle,mmau_test_mini,sample,accuracy,100.0000") for line in csv_lines)
+    assert csv_lines[0].startswith("model,kind,benchmark,split,column,task,metric,value")
+    assert any(
+        line.startswith("oracle,measured,mmau_test_mini,sample,avg,mmau_test_mini,accuracy,100.0000")
+        for line in csv_lines
+    )
     board = json.loads(_invoke("table", str(tmp_path), "--format", "json"))
     assert [row["model"] for row in board["rows"]] == ["chance", "oracle"]
     assert "oracle" in _invoke("table", str(tmp_path))
+    latex = _invoke("table", str(tmp_path), "--format", "latex", "--caption", "Sample split", "--label", "tab:sample")
+    assert "\\caption{Sample split}" in latex and "\\label{tab:sample}" in latex and "\\toprule" in latex
+    page = tmp_path / "board.html"
+    _invoke("table", str(tmp_path), "--format", "html", "--output", str(page))
+    assert "<strong>100.00</strong>" in page.read_text()

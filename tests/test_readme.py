@@ -94,3 +94,46 @@ def test_the_slurm_array_example_and_merge_run(tmp_path: Path, monkeypatch) -> N
     result = runner.invoke(app, shlex.split(merge)[1:])
     assert result.exit_code == 0, result.output
     assert result.output.count("complete") == 3  # mmau_test_mini and both LibriSpeech test sets
+
+
+def _run_lines(block: str) -> list[int]:
+    codes = []
+    for line in block.replace("\\\n", " ").splitlines():
+        if line.strip():
+            args = shlex.split(line.split("diffa-eval", 1)[1])
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, (line, result.output)
+            codes.append(result.exit_code)
+    return codes
+
+
+def test_the_table_examples_run_as_written(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").symlink_to(REPO / "results", target_is_directory=True)
+    block = _code_after("| `--output`, `-o` |", "bash").replace("results/demo", str(tmp_path / "demo"))
+    _run_lines(block)
+    assert "\\toprule" in (tmp_path / "table.tex").read_text()
+    assert "<svg" in (tmp_path / "report.html").read_text()
+
+
+def test_the_compare_example_runs_as_written(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from .stored_runs import accuracy_records, write_run
+
+    monkeypatch.chdir(tmp_path)
+    write_run(
+        tmp_path / "results" / "baseline",
+        "a",
+        "mmau_test_mini",
+        {"accuracy": 50.0},
+        records=accuracy_records([1, 0] * 20),
+    )
+    write_run(tmp_path / "results" / "candidate", "b", "mmau_test_mini", {"accuracy": 50.0},
+              records=accuracy_records([0, 1] * 20))  # fmt: skip
+    _run_lines(_code_after("### Comparing a checkpoint with a baseline", "bash"))
+    assert json.loads((tmp_path / "verdict.json").read_text())["passed"]
+    assert (tmp_path / "summary.md").read_text().startswith("### diffa-eval compare")
+    workflow = _code_after("### Comparing a checkpoint with a baseline", "yaml")
+    import yaml
+
+    steps = yaml.safe_load(workflow)["jobs"]["gate"]["steps"]
+    assert any("diffa-eval compare" in step.get("run", "") for step in steps)

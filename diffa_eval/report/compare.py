@@ -1,0 +1,287 @@
+"""Compare a candidate with a baseline on the same samples: per-metric deltas, paired tests and a verdict.
+
+Runs are paired by (task, split); within a pair, samples are aligned by sample id and only samples
+scored in both runs count. Every metric gets a paired-bootstrap delta with its 95% interval; accuracy
+metrics take their p-value from McNemar's exact test and list the samples that flipped. A metric
+regresses when it got worse by more than its tolerance and the change is significant at `alpha`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from ..scoring.paired import is_binary, mcnemar, metric_scale, paired_bootstrap, sample_parts
+from ..store import StoredRun
+from ..types import Score
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How much a metric may get worse (in its own units: points for %, rating for 1-5 scores) and alpha."""
+
+    max_drop: float = 1.0
+    alpha: float = 0.05
+    per_metric: Mapping[str, float] = field(default_factory=dict)
+    """Metric name (or `task:metric`) -> its own max drop."""
+
+    def for_metric(self, task: str, metric: str) -> float:
+        return self.per_metric.get(f"{task}:{metric}", self.per_metric.get(metric, self.max_drop))
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    metric: str
+    lower_is_better: bool
+    baseline: float
+    candidate: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    test: str
+    """`mcnemar` or `paired-bootstrap`."""
+    n: int
+    max_drop: float
+    status: str
+    """`regressed`, `improved` or `unchanged`."""
+    regressions: tuple[str, ...] = ()
+    """Sample ids whose 0/1 outcome got worse (for accuracy: right in the baseline, wrong in the candidate)."""
+    improvements: tuple[str, ...] = ()
+
+    @property
+    def drop(self) -> float:
+        """How much worse the candidate is, in the metric's direction (negative: better)."""
+        return self.delta if self.lower_is_better else -self.delta
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    task: str
+    split: str
+    baseline_run: str
+    candidate_run: str
+    baseline_model: str
+    candidate_model: str
+    n_paired: int
+    only_baseline: int
+    only_candidate: int
+    metrics: tuple[MetricComparison, ...]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    comparisons: tuple[RunComparison, ...]
+    tolerance: Tolerance
+    unmatched: tuple[str, ...] = ()
+    """(task, split) pairs present on one side only."""
+
+    @property
+    def passed(self) -> bool:
+        return not self.regressions
+
+    @property
+    def regressions(self) -> list[tuple[RunComparison, MetricComparison]]:
+        return [(c, m) for c in self.comparisons for m in c.metrics if m.status == "regressed"]
+
+
+def _scores(run: StoredRun) -> dict[str, Score]:
+    """Sample id -> score, for samples with a score the protocol counts."""
+    scores = {}
+    for record in run.records():
+        scored = record.scored().score
+        if scored is not None:
+            scores[record.sample_id] = scored
+    return scores
+
+
+def compare_runs(
+    baseline: StoredRun, candidate: StoredRun, tolerance: Tolerance, metrics: Sequence[str] | None = None
+) -> RunComparison:
+    """Paired comparison of two runs of one task and split."""
+    from ..task import TASKS
+
+    task = TASKS.get(baseline.manifest.task)
+    base_scores, cand_scores = _scores(baseline), _scores(candidate)
+    shared = [sample_id for sample_id in base_scores if sample_id in cand_scores]
+    results = []
+    for metric in task.metrics:
+        if metrics is not None and metric.name not in metrics:
+            continue
+        pairs = [
+            (sample_id, a, b)
+            for sample_id in shared
+            if (a := sample_parts(metric, base_scores[sample_id])) is not None
+            and (b := sample_parts(metric, cand_scores[sample_id])) is not None
+        ]
+        if not pairs:
+            continue
+        boot = paired_bootstrap([a for _, a, _ in pairs], [b for _, _, b in pairs], scale=metric_scale(metric))
+        p_value, test = boot.p_value, "paired-bootstrap"
+        regressions: tuple[str, ...] = ()
+        improvements: tuple[str, ...] = ()
+        if is_binary(metric):
+            outcomes_a = [a[0][0] for _, a, _ in pairs]
+            outcomes_b = [b[0][0] for _, _, b in pairs]
+            p_value, test = mcnemar(outcomes_a, outcomes_b).p_value, "mcnemar"
+            good = not metric.lower_is_better  # whether an outcome of 1 is the good one
+            regressions = tuple(s for s, a, b in pairs if (a[0][0] >= 0.5) is good and (b[0][0] >= 0.5) is not good)
+            improvements = tuple(s for s, a, b in pairs if (a[0][0] >= 0.5) is not good and (b[0][0] >= 0.5) is good)
+        max_drop = tolerance.for_metric(task.name, metric.name)
+        drop = boot.delta if metric.lower_is_better else -boot.delta
+        significant = p_value < tolerance.alpha
+        status = "unchanged"
+        if significant and drop > max_drop:
+            status = "regressed"
+        elif significant and drop < 0:
+            status = "improved"
+        results.append(
+            MetricComparison(
+                metric=metric.name,
+                lower_is_better=metric.lower_is_better,
+                baseline=boot.baseline,
+                candidate=boot.candidate,
+                delta=boot.delta,
+                ci_low=boot.ci_low,
+                ci_high=boot.ci_high,
+                p_value=p_value,
+                test=test,
+                n=boot.n,
+                max_drop=max_drop,
+                status=status,
+                regressions=regressions,
+                improvements=improvements,
+            )
+        )
+    return RunComparison(
+        task=baseline.manifest.task,
+        split=baseline.manifest.split,
+        baseline_run=str(baseline.directory),
+        candidate_run=str(candidate.directory),
+        baseline_model=baseline.manifest.model,
+        candidate_model=candidate.manifest.model,
+        n_paired=len(shared),
+        only_baseline=len(base_scores) - len(shared),
+        only_candidate=sum(1 for sample_id in cand_scores if sample_id not in base_scores),
+        metrics=tuple(results),
+    )
+
+
+def _latest(runs: Sequence[StoredRun]) -> dict[tuple[str, str], StoredRun]:
+    latest: dict[tuple[str, str], StoredRun] = {}
+    for run in sorted(runs, key=lambda r: (r.manifest.finished_at or "", str(r.directory))):
+        if run.metrics is not None:
+            latest[(run.manifest.task, run.manifest.split)] = run
+    return latest
+
+
+def compare(
+    baseline: Sequence[StoredRun],
+    candidate: Sequence[StoredRun],
+    tolerance: Tolerance | None = None,
+    metrics: Sequence[str] | None = None,
+) -> Verdict:
+    """Pair the latest completed run per (task, split) on each side and compare every pair."""
+    tolerance = tolerance or Tolerance()
+    base, cand = _latest(baseline), _latest(candidate)
+    shared = [key for key in base if key in cand]
+    if not shared:
+        raise ConfigError("the baseline and the candidate have no completed run of the same task and split")
+    unmatched = tuple(f"{task} ({split})" for task, split in sorted(set(base) ^ set(cand)))
+    comparisons = tuple(compare_runs(base[key], cand[key], tolerance, metrics) for key in sorted(shared))
+    return Verdict(comparisons, tolerance, unmatched)
+
+
+def to_markdown(verdict: Verdict, max_flips: int = 20) -> str:
+    """A summary for a pull-request comment: verdict, a table of metrics, flipped samples in <details>."""
+    first = verdict.comparisons[0]
+    tol = verdict.tolerance
+    head = "❌ **regression**" if not verdict.passed else "✅ **no significant regression**"
+    lines = [
+        f"### diffa-eval compare: `{first.candidate_model}` vs baseline `{first.baseline_model}`",
+        "",
+        f"{head} (max drop {tol.max_drop:g}, alpha {tol.alpha:g})",
+        "",
+        "| task | metric | baseline | candidate | Δ [95% CI] | p | test | n | status |",
+        "|---|---|---:|---:|---|---:|---|---:|---|",
+    ]
+    icons = {"regressed": "❌ regressed", "improved": "⬆️ improved", "unchanged": "unchanged"}
+    for comparison in verdict.comparisons:
+        task = comparison.task if comparison.split == "test" else f"{comparison.task} ({comparison.split})"
+        for m in comparison.metrics:
+            arrow = "↓" if m.lower_is_better else "↑"
+            lines.append(
+                f"| {task} | {m.metric} {arrow} | {m.baseline:.2f} | {m.candidate:.2f} | "
+                f"{m.delta:+.2f} [{m.ci_low:+.2f}, {m.ci_high:+.2f}] | {m.p_value:.3g} | {m.test} | {m.n} | "
+                f"{icons[m.status]} |"
+            )
+    notes = []
+    for comparison in verdict.comparisons:
+        if comparison.only_baseline or comparison.only_candidate:
+            notes.append(
+                f"- {comparison.task}: {comparison.n_paired} samples paired; {comparison.only_baseline} scored only in "
+                f"the baseline and {comparison.only_candidate} only in the candidate are left out"
+            )
+    notes += [f"- only on one side, not compared: {name}" for name in verdict.unmatched]
+    if notes:
+        lines += ["", *notes]
+    for comparison in verdict.comparisons:
+        for m in comparison.metrics:
+            if not (m.regressions or m.improvements):
+                continue
+            summary = (
+                f"{comparison.task} {m.metric}: {len(m.regressions)} samples got worse, {len(m.improvements)} better"
+            )
+            lines += ["", f"<details><summary>{summary}</summary>", ""]
+            for label, ids in (("worse", m.regressions), ("better", m.improvements)):
+                if ids:
+                    shown = ", ".join(f"`{i}`" for i in ids[:max_flips])
+                    more = f" and {len(ids) - max_flips} more" if len(ids) > max_flips else ""
+                    lines.append(f"- {label}: {shown}{more}")
+            lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(verdict: Verdict) -> str:
+    """The machine-readable verdict, with every flipped sample id."""
+    data: dict[str, Any] = {
+        "passed": verdict.passed,
+        "max_drop": verdict.tolerance.max_drop,
+        "alpha": verdict.tolerance.alpha,
+        "per_metric_max_drop": dict(verdict.tolerance.per_metric),
+        "unmatched": list(verdict.unmatched),
+        "comparisons": [
+            {
+                "task": c.task,
+                "split": c.split,
+                "baseline": {"model": c.baseline_model, "run_dir": c.baseline_run},
+                "candidate": {"model": c.candidate_model, "run_dir": c.candidate_run},
+                "n_paired": c.n_paired,
+                "only_baseline": c.only_baseline,
+                "only_candidate": c.only_candidate,
+                "metrics": [
+                    {
+                        "metric": m.metric,
+                        "lower_is_better": m.lower_is_better,
+                        "baseline": m.baseline,
+                        "candidate": m.candidate,
+                        "delta": m.delta,
+                        "ci_low": m.ci_low,
+                        "ci_high": m.ci_high,
+                        "p_value": m.p_value,
+                        "test": m.test,
+                        "n": m.n,
+                        "max_drop": m.max_drop,
+                        "status": m.status,
+                        "flips": {"worse": list(m.regressions), "better": list(m.improvements)},
+                    }
+                    for m in c.metrics
+                ],
+            }
+            for c in verdict.comparisons
+        ],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,133 @@
+"""Run directories written directly, so report outputs are fixed and fast to build."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from diffa_eval.store import SampleRecord
+from diffa_eval.types import DatasetInfo, EvalRun, GenerationConfig, MetricValue, TaskMetrics, stable_hash
+
+Value = float | tuple[float, float, float]
+"""A metric value, or (value, ci_low, ci_high)."""
+
+LOWER_IS_BETTER = {"wer"}
+
+
+def _metric(name: str, value: Value, n: int) -> MetricValue:
+    v, low, high = value if isinstance(value, tuple) else (value, None, None)
+    return MetricValue(v, n, low, high, lower_is_better=name in LOWER_IS_BETTER)
+
+
+def write_run(
+    root: Path,
+    model: str,
+    task: str,
+    metrics: Mapping[str, Value],
+    *,
+    breakdowns: Mapping[str, Mapping[str, Mapping[str, Value]]] | None = None,
+    split: str = "test",
+    records: Sequence[SampleRecord] = (),
+    n_failed: int = 0,
+    finished_at: str = "2026-01-01T00:00:00+00:00",
+    options: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+) -> Path:
+    """A completed run directory with the given metrics (first one primary) and sample records."""
+    run_id = run_id or f"{model}-{task}-{split}-{finished_at}".replace(":", "")
+    directory = root / model / f"{task}-{split}-{stable_hash(run_id)[:8]}"
+    directory.mkdir(parents=True)
+    n = max(len(records), 10)
+    manifest = EvalRun(
+        run_id=run_id,
+        model=model,
+        task=task,
+        task_version=1,
+        split=split,
+        generation=GenerationConfig(options=dict(options or {})),
+        dataset=DatasetInfo("hub", f"example/{task}", "0123456789abcdef0123456789abcdef01234567"),
+        seed=0,
+        device="cpu",
+        started_at="2026-01-01T00:00:00+00:00",
+        status="complete",
+        finished_at=finished_at,
+    )
+    task_metrics = TaskMetrics(
+        metrics={name: _metric(name, value, n) for name, value in metrics.items()},
+        breakdowns={
+            field: {label: {m: _metric(m, v, n) for m, v in values.items()} for label, values in labels.items()}
+            for field, labels in (breakdowns or {}).items()
+        },
+        n_samples=n,
+        n_scored=n - n_failed,
+        n_excluded=0,
+        n_failed=n_failed,
+        primary_metric=next(iter(metrics)),
+    )
+    (directory / "manifest.json").write_text(json.dumps(manifest.to_dict()))
+    (directory / "metrics.json").write_text(json.dumps(task_metrics.to_dict()))
+    (directory / "samples.jsonl").write_text("".join(record.to_json() + "\n" for record in records))
+    return directory
+
+
+def accuracy_records(correct: Sequence[int], seconds: float = 0.1, passes: int | None = None) -> list[SampleRecord]:
+    """One scored record per item, sample ids s0, s1, ...; 1 = right, 0 = wrong."""
+    return [
+        SampleRecord(key=f"k{i}", sample_id=f"s{i}", output="x", score=float(v), seconds=seconds, forward_passes=passes)
+        for i, v in enumerate(correct)
+    ]
+
+
+def wer_records(errors_and_words: Sequence[tuple[int, int]]) -> list[SampleRecord]:
+    """One scored utterance per (word errors, reference words), all errors as substitutions."""
+    return [
+        SampleRecord(
+            key=f"k{i}",
+            sample_id=f"u{i}",
+            output="x",
+            score=errors / words,
+            score_details={
+                "substitutions": errors,
+                "deletions": 0,
+                "insertions": 0,
+                "hits": words - errors,
+                "reference_words": words,
+            },
+            seconds=0.1,
+        )
+        for i, (errors, words) in enumerate(errors_and_words)
+    ]
+
+
+def paper_runs(root: Path) -> Path:
+    """Three models on MMAU test-mini, MMSU and LibriSpeech, with ties and a lower-is-better metric."""
+    mmau = {
+        "alpha": (60.0, {"sound": 70.0, "music": 55.0, "speech": 55.0}),
+        "beta": (64.5, {"sound": 66.0, "music": 61.0, "speech": 66.5}),
+        "gamma": (58.25, {"sound": 70.0, "music": 50.0, "speech": 54.75}),
+    }
+    for model, (avg, by_task) in mmau.items():
+        write_run(
+            root,
+            model,
+            "mmau_test_mini",
+            {"accuracy": (avg, avg - 3.0, avg + 3.0)},
+            breakdowns={"task": {label: {"accuracy": v} for label, v in by_task.items()}},
+        )
+    mmsu = {"alpha": (52.0, 60.0, 44.0), "beta": (55.1, 58.0, 52.2), "gamma": (50.0, 61.0, 39.0)}
+    for model, (avg, perception, reasoning) in mmsu.items():
+        write_run(
+            root,
+            model,
+            "mmsu",
+            {"accuracy": avg, "accuracy_strict": avg - 1, "parse_failure_rate": 1.0},
+            breakdowns={"category": {"perception": {"accuracy": perception}, "reasoning": {"accuracy": reasoning}}},
+            n_failed=1 if model == "gamma" else 0,
+        )
+    wer = {"alpha": (2.5, 5.0), "beta": (3.1, 4.2), "gamma": (2.2, 6.0)}
+    for model, (clean, other) in wer.items():
+        write_run(root, model, "librispeech_test_clean", {"wer": (clean, clean - 0.2, clean + 0.3)})
+        write_run(root, model, "librispeech_test_other", {"wer": other})
+    return root

@@ -1,0 +1,104 @@
+"""`diffa-eval compare`: aligned samples, paired deltas, and an exit code a CI job can gate on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from diffa_eval.cli import app
+from diffa_eval.report.compare import Tolerance, compare
+from diffa_eval.store import find_runs
+
+from .stored_runs import accuracy_records, wer_records, write_run
+
+runner = CliRunner()
+
+BASELINE = [1] * 60 + [0] * 40
+
+
+def _runs(root: Path, candidate: list[int], wer: list[tuple[int, int]] | None = None) -> tuple[Path, Path]:
+    base, cand = root / "baseline", root / "candidate"
+    write_run(base, "ckpt-1000", "mmau_test_mini", {"accuracy": 60.0}, records=accuracy_records(BASELINE))
+    write_run(cand, "ckpt-2000", "mmau_test_mini", {"accuracy": 0.0}, records=accuracy_records(candidate))
+    if wer is not None:
+        write_run(base, "ckpt-1000", "librispeech_test_clean", {"wer": 5.0}, records=wer_records([(1, 20)] * 40))
+        write_run(cand, "ckpt-2000", "librispeech_test_clean", {"wer": 0.0}, records=wer_records(wer))
+    return base, cand
+
+
+def _compare(base: Path, cand: Path, *options: str) -> tuple[int, str, dict]:  # type: ignore[type-arg]
+    verdict = base.parent / "verdict.json"
+    result = runner.invoke(app, ["compare", str(base), str(cand), "--json", str(verdict), *options])
+    return result.exit_code, result.output, json.loads(verdict.read_text())
+
+
+def test_an_improvement_passes(tmp_path: Path) -> None:
+    code, output, verdict = _compare(*_runs(tmp_path, [1] * 80 + [0] * 20))
+    assert code == 0, output
+    assert "✅ **no significant regression**" in output
+    metric = verdict["comparisons"][0]["metrics"][0]
+    assert (metric["metric"], metric["status"], metric["test"]) == ("accuracy", "improved", "mcnemar")
+    assert metric["delta"] == 20.0 and metric["p_value"] < 0.001
+    assert metric["flips"]["better"] == [f"s{i}" for i in range(60, 80)]
+
+
+def test_no_change_passes(tmp_path: Path) -> None:
+    code, output, verdict = _compare(*_runs(tmp_path, list(BASELINE)))
+    assert code == 0, output
+    metric = verdict["comparisons"][0]["metrics"][0]
+    assert (metric["delta"], metric["p_value"], metric["status"]) == (0.0, 1.0, "unchanged")
+
+
+def test_a_significant_drop_fails_with_the_flipped_samples_listed(tmp_path: Path) -> None:
+    code, output, verdict = _compare(*_runs(tmp_path, [1] * 45 + [0] * 55), "--markdown", str(tmp_path / "pr.md"))
+    assert code == 1, output
+    assert not verdict["passed"]
+    metric = verdict["comparisons"][0]["metrics"][0]
+    assert metric["status"] == "regressed" and metric["delta"] == -15.0
+    assert metric["ci_high"] < 0
+    assert metric["flips"]["worse"] == [f"s{i}" for i in range(45, 60)]
+    summary = (tmp_path / "pr.md").read_text()
+    assert summary.startswith("### diffa-eval compare: `ckpt-2000` vs baseline `ckpt-1000`")
+    assert "❌ **regression**" in summary and "| mmau_test_mini | accuracy ↑ | 60.00 | 45.00 | -15.00 [" in summary
+    assert "- worse: `s45`, `s46`" in summary and "and 0 more" not in summary
+
+
+def test_a_drop_within_the_tolerance_or_without_significance_passes(tmp_path: Path) -> None:
+    base, cand = _runs(tmp_path, [1] * 45 + [0] * 55)
+    assert _compare(base, cand, "--max-drop", "20")[0] == 0
+    assert _compare(base, cand, "--max-drop-for", "accuracy=16")[0] == 0
+    assert _compare(base, cand, "--alpha", "0.00001")[0] == 0
+    single_flip = tmp_path / "one"
+    assert _compare(*_runs(single_flip, [1] * 59 + [0] * 41), "--max-drop", "0")[0] == 0
+
+
+def test_lower_wer_is_better_and_a_per_metric_tolerance_applies(tmp_path: Path) -> None:
+    base, cand = _runs(tmp_path, list(BASELINE), wer=[(3, 20)] * 40)
+    code, output, verdict = _compare(base, cand)
+    assert code == 1, output
+    wer = verdict["comparisons"][0]["metrics"][0]
+    assert verdict["comparisons"][0]["task"] == "librispeech_test_clean"
+    assert (wer["baseline"], wer["candidate"], wer["status"]) == (5.0, 15.0, "regressed")
+    assert _compare(base, cand, "--max-drop-for", "librispeech_test_clean:wer=12")[0] == 0
+    improved = _compare(*_runs(tmp_path / "better", list(BASELINE), wer=[(0, 20)] * 40))
+    assert improved[0] == 0 and improved[2]["comparisons"][0]["metrics"][0]["status"] == "improved"
+
+
+def test_only_samples_scored_in_both_runs_are_compared(tmp_path: Path) -> None:
+    base, cand = tmp_path / "b", tmp_path / "c"
+    write_run(base, "a", "mmau_test_mini", {"accuracy": 60.0}, records=accuracy_records(BASELINE))
+    write_run(cand, "b", "mmau_test_mini", {"accuracy": 60.0}, records=accuracy_records(BASELINE[:90]))
+    write_run(cand, "b", "mmar", {"accuracy": 60.0}, records=accuracy_records(BASELINE))
+    verdict = compare(find_runs([base]), find_runs([cand]), Tolerance())
+    comparison = verdict.comparisons[0]
+    assert (comparison.n_paired, comparison.only_baseline, comparison.only_candidate) == (90, 10, 0)
+    assert verdict.unmatched == ("mmar (test)",)
+
+
+def test_runs_of_different_tasks_cannot_be_compared(tmp_path: Path) -> None:
+    write_run(tmp_path / "b", "a", "mmau_test_mini", {"accuracy": 60.0}, records=accuracy_records(BASELINE))
+    write_run(tmp_path / "c", "b", "mmar", {"accuracy": 60.0}, records=accuracy_records(BASELINE))
+    result = runner.invoke(app, ["compare", str(tmp_path / "b"), str(tmp_path / "c")])
+    assert result.exit_code != 0 and "no completed run of the same task and split" in str(result.exception)
