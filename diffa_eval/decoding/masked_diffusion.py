@@ -439,6 +439,8 @@ def _sample_blocks(
             passes[rows] += cost
             if settings.cache == "none" or refresh:
                 full_passes[rows] += cost
+            if settings.decoding != "exact":
+                logits[:, :, settings.mask_id] = -torch.inf  # a committed mask would never fill its position
             predicted, confidence = _proposals(logits, settings, noise, rows, window)
             current = canvas[rows, start:end]
             masked = current == settings.mask_id
@@ -449,7 +451,7 @@ def _sample_blocks(
             rank = torch.empty_like(order).scatter_(1, order, offsets.expand_as(order).contiguous())
             current = torch.where((rank < counts.unsqueeze(1)) & masked, predicted, current)
             still_masked = current == settings.mask_id
-            done = ~still_masked.any(dim=1)
+            done = ~still_masked.any(dim=1) | (step + 1 >= settings.steps_per_block and settings.decoding == "exact")
             if settings.stops_at_eos:
                 is_eos = current == settings.eos_id
                 first_eos = torch.where(is_eos.any(dim=1), is_eos.to(torch.int64).argmax(dim=1), block)
