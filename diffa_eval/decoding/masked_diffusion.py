@@ -13,9 +13,25 @@ current block while its confidence is >= 1 - factor / (n + 1), at least one per 
 ends when it has no masks left. Decoding stops early once the current block holds an EOS with no
 mask before it (the rest of that block becomes EOS, later blocks stay masked), as DIFFA-2 does.
 
+In `threshold` mode (Fast-dLLM's parallel decoding), each pass commits every masked token of the
+current block whose confidence is >= `threshold`, at least the most confident one, until the block
+is full. Its EOS early stop (on by default, `eos_stop`) is the one above; it can be turned on for
+any mode, and skips the remaining blocks.
+
+Any commit rule combines with a key/value cache (`cache`): `prefix` runs the whole sequence once at
+the start of each block, keeps the keys and values of everything before the block (the audio and
+the prompt among them) and then runs only the block and what follows it; `dual` also keeps the
+positions after the block, so that each further pass runs the block alone. Both are Fast-dLLM's
+approximations: the kept keys and values are not updated while the block changes, unless
+`cache_refresh=N` reruns the whole sequence every N passes (N = 1 gives `exact`'s tokens back).
+Mode names join the rule and the cache: `prefix-cache`, `threshold+dual-cache`, `factor+prefix-cache`.
+Rows of a batch decode each block together; a row that finishes a block early waits, out of the
+forward passes, so every row decodes exactly as it would alone.
+
 The sampler talks to the model through a `Denoiser`: a callable from the canvas to the logits at
 canvas positions. `TokenDenoiser` wraps any model whose call on `input_ids` returns `.logits`;
-the DIFFA adapter supplies one that splices audio embeddings into the prompt.
+`ContextDenoiser` works on a context of embeddings (DIFFA splices the audio into the prompt) and
+also serves the cached modes.
 """
 
 from __future__ import annotations
@@ -37,7 +53,36 @@ EOT_ID = 126348
 """LLaDA's `<|eot_id|>`."""
 
 REMASKING = ("low_confidence", "random")
-DECODING = ("exact", "factor")
+DECODING = ("exact", "threshold", "factor")
+"""Commit rules: how many tokens each pass commits."""
+CACHES = ("none", "prefix", "dual")
+"""Key/value caching around the current block."""
+
+
+def parse_mode(mode: str) -> tuple[str, str]:
+    """The commit rule and the cache a mode name asks for: "threshold+dual-cache" -> ("threshold", "dual");
+    a cache alone keeps exact's schedule ("prefix-cache" -> ("exact", "prefix"))."""
+    rule, cache = "exact", "none"
+    parts = [part.strip() for part in mode.split("+") if part.strip()]
+    if not parts or len(parts) > 2:
+        raise ConfigError(f"decoding mode must be RULE, CACHE-cache or RULE+CACHE-cache; got {mode!r}")
+    for part in parts:
+        if part.endswith("-cache") and part.removesuffix("-cache") in CACHES[1:] and cache == "none":
+            cache = part.removesuffix("-cache")
+        elif part in DECODING and (len(parts) == 1 or part != parts[-1]):
+            rule = part
+        else:
+            raise ConfigError(
+                f"unknown decoding mode {mode!r}; rules: {', '.join(DECODING)}; caches: prefix-cache, dual-cache"
+            )
+    return rule, cache
+
+
+def mode_name(rule: str, cache: str) -> str:
+    """The canonical name of a rule and a cache (the inverse of `parse_mode`)."""
+    if cache == "none":
+        return rule
+    return f"{cache}-cache" if rule == "exact" else f"{rule}+{cache}-cache"
 
 
 @dataclass(frozen=True)
@@ -47,6 +92,10 @@ class DiffusionSettings:
     `logits_eos_inf` and `confidence_eos_eot_inf` are LLaDA's optional EOS/EoT suppression flags
     (off in DIFFA); `confidence_eos_eot_inf` keeps the reference's behaviour, which zeroes the EOS
     confidence only at temperature 0.
+
+    `decoding` is the commit rule; `cache`, `threshold` (threshold rule), `eos_stop` (None: on for
+    every rule but exact) and `cache_refresh` (0: once per block) shape the fast modes; see the
+    module docstring. `from_mode` reads a mode name such as "threshold+prefix-cache".
     """
 
     gen_length: int
@@ -62,6 +111,16 @@ class DiffusionSettings:
     eot_id: int = EOT_ID
     logits_eos_inf: bool = False
     confidence_eos_eot_inf: bool = False
+    cache: str = "none"
+    threshold: float = 0.9
+    eos_stop: bool | None = None
+    cache_refresh: int = 0
+
+    @classmethod
+    def from_mode(cls, mode: str, **settings: Any) -> DiffusionSettings:
+        """Settings for a mode name ("exact", "threshold+prefix-cache", ...) and the other fields."""
+        rule, cache = parse_mode(mode)
+        return cls(decoding=rule, cache=cache, **settings)
 
     def __post_init__(self) -> None:
         if self.gen_length < 1:
@@ -84,6 +143,22 @@ class DiffusionSettings:
             raise ConfigError("factor decoding has no classifier-free guidance (as in DIFFA-2); use decoding=exact")
         if self.factor <= 0:
             raise ConfigError(f"factor must be > 0, got {self.factor}")
+        if self.cache not in CACHES:
+            raise ConfigError(f"cache must be one of {', '.join(CACHES)}; got {self.cache!r}")
+        if self.cache != "none" and self.cfg_scale > 0:
+            raise ConfigError("cached decoding has no classifier-free guidance; use a mode without a cache")
+        if not 0 < self.threshold <= 1:
+            raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}")
+        if self.cache_refresh < 0:
+            raise ConfigError(f"cache_refresh must be >= 0, got {self.cache_refresh}")
+
+    @property
+    def mode(self) -> str:
+        return mode_name(self.decoding, self.cache)
+
+    @property
+    def stops_at_eos(self) -> bool:
+        return self.eos_stop if self.eos_stop is not None else self.decoding != "exact"
 
     @property
     def block_size(self) -> int:
@@ -115,6 +190,12 @@ class DiffusionSettings:
             settings["factor"] = self.factor
         else:
             settings["cfg_scale"] = self.cfg_scale
+        if self.decoding == "threshold":
+            settings["threshold"] = self.threshold
+        if self.cache != "none":
+            settings.update(mode=self.mode, cache=self.cache, cache_refresh=self.cache_refresh)
+        if self.stops_at_eos != (self.decoding == "factor"):
+            settings["eos_stop"] = self.stops_at_eos
         return settings
 
 
@@ -130,13 +211,34 @@ class Denoiser(Protocol):
     def __call__(self, canvas: torch.Tensor, rows: torch.Tensor, with_unconditional: bool) -> torch.Tensor: ...
 
 
+class CachingDenoiser(Denoiser, Protocol):
+    """A denoiser that can keep keys and values between passes.
+
+    `cached(canvas, rows, span, logits_span, refresh)`: with `refresh`, run the whole sequence of
+    the given rows and keep the keys and values of every position outside the canvas positions
+    `span` (start, stop); otherwise run only `canvas[:, start:stop]` against what was kept (rows
+    must be among those of the last refresh). Returns logits at the canvas positions `logits_span`.
+    """
+
+    def cached(
+        self,
+        canvas: torch.Tensor,
+        rows: torch.Tensor,
+        span: tuple[int, int],
+        logits_span: tuple[int, int],
+        refresh: bool,
+    ) -> torch.Tensor: ...
+
+
 @dataclass(frozen=True)
 class SamplerResult:
-    """Decoded canvases (batch, gen_length) and how many sequence forwards each row cost
-    (a classifier-free-guidance step counts two)."""
+    """Decoded canvases (batch, gen_length) and how many forwards each row cost (a
+    classifier-free-guidance step counts two); `full_passes` counts those over the whole sequence
+    (the rest ran on cached keys and values)."""
 
     tokens: torch.Tensor
     forward_passes: list[int]
+    full_passes: list[int] | None = None
 
 
 def transfer_schedule(masked_counts: torch.Tensor, steps: int) -> torch.Tensor:
@@ -164,34 +266,50 @@ class _Noise:
         self.generators = generators
 
     def uniform(
-        self, rows: torch.Tensor, tail: tuple[int, ...], device: torch.device, dtype: torch.dtype
+        self,
+        rows: torch.Tensor,
+        tail: tuple[int, ...],
+        device: torch.device,
+        dtype: torch.dtype,
+        window: tuple[int, int] | None = None,
     ) -> torch.Tensor:
+        """Draws for the canvas positions `window` (default: all), taken from the full-canvas draw."""
+        start, stop = window or (0, self.gen_length)
         if self.generators is None:
             draw = torch.rand((len(rows), self.row_length, *tail), dtype=dtype, device=device)
-            return draw[:, self.row_length - self.gen_length :]
+            offset = self.row_length - self.gen_length
+            return draw[:, offset + start : offset + stop]
         return torch.stack(
             [
-                torch.rand((self.gen_length, *tail), dtype=dtype, device=device, generator=self.generators[r])
+                torch.rand((self.gen_length, *tail), dtype=dtype, device=device, generator=self.generators[r])[
+                    start:stop
+                ]
                 for r in rows.tolist()
             ]
         )
 
 
-def _gumbel_scores(logits: torch.Tensor, temperature: float, noise: _Noise, rows: torch.Tensor) -> torch.Tensor:
+def _gumbel_scores(
+    logits: torch.Tensor, temperature: float, noise: _Noise, rows: torch.Tensor, window: tuple[int, int] | None
+) -> torch.Tensor:
     """Gumbel-max scores in float64: exp(logits) / (-log u) ** temperature; the logits themselves at temperature 0."""
     if temperature == 0:
         return logits
-    uniform = noise.uniform(rows, (logits.shape[-1],), logits.device, torch.float64)
+    uniform = noise.uniform(rows, (logits.shape[-1],), logits.device, torch.float64, window)
     return logits.to(torch.float64).exp() / (-torch.log(uniform)) ** temperature
 
 
 def _proposals(
-    logits: torch.Tensor, settings: DiffusionSettings, noise: _Noise, rows: torch.Tensor
+    logits: torch.Tensor,
+    settings: DiffusionSettings,
+    noise: _Noise,
+    rows: torch.Tensor,
+    window: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted tokens and their confidences at every canvas position."""
+    """Predicted tokens and their confidences at the canvas positions `window` (default: all) that `logits` covers."""
     if settings.logits_eos_inf:
         logits[:, :, settings.eos_id] = -torch.inf
-    scores = _gumbel_scores(logits, settings.temperature, noise, rows)
+    scores = _gumbel_scores(logits, settings.temperature, noise, rows, window)
     predicted = torch.argmax(scores, dim=-1)
     if settings.confidence_eos_eot_inf:
         # The reference writes -inf into the (possibly noised) scores' EOS column and the raw
@@ -203,7 +321,7 @@ def _proposals(
         confidence = torch.gather(probabilities, -1, predicted.unsqueeze(-1)).squeeze(-1)
     else:
         # The reference draws these in the default dtype (float32), unlike the Gumbel noise.
-        confidence = noise.uniform(rows, (), logits.device, torch.get_default_dtype())
+        confidence = noise.uniform(rows, (), logits.device, torch.get_default_dtype(), window)
     return predicted, confidence
 
 
@@ -233,11 +351,12 @@ def sample(
         raise ConfigError(f"expected {batch_size} generators, got {len(generators)}")
     canvas = torch.full((batch_size, settings.gen_length), settings.mask_id, dtype=torch.long, device=device)
     noise = _Noise(settings.gen_length, row_length or settings.gen_length, generators)
-    if settings.decoding == "exact":
-        forward_passes = _sample_exact(denoiser, canvas, settings, noise)
-    else:
-        forward_passes = _sample_factor(denoiser, canvas, settings, noise)
-    return SamplerResult(canvas, forward_passes)
+    if settings.decoding == "exact" and settings.cache == "none" and not settings.stops_at_eos:
+        return SamplerResult(canvas, _sample_exact(denoiser, canvas, settings, noise))
+    if settings.cache != "none" and not hasattr(denoiser, "cached"):
+        raise ConfigError(f"decoding mode {settings.mode} needs a denoiser that can cache keys and values")
+    forward_passes, full_passes = _sample_blocks(denoiser, canvas, settings, noise)
+    return SamplerResult(canvas, forward_passes, full_passes)
 
 
 def _sample_exact(denoiser: Denoiser, canvas: torch.Tensor, settings: DiffusionSettings, noise: _Noise) -> list[int]:
@@ -277,38 +396,73 @@ def _factor_count(sorted_confidence: torch.Tensor, factor: float) -> int:
     return stop
 
 
-def _sample_factor(denoiser: Denoiser, canvas: torch.Tensor, settings: DiffusionSettings, noise: _Noise) -> list[int]:
-    batch, block = canvas.shape[0], settings.block_size
-    current_block = [0] * batch
-    finished = [False] * batch
-    passes = [0] * batch
-    positions = torch.arange(settings.gen_length, device=canvas.device)
-    while not all(finished):
-        active = [row for row in range(batch) if not finished[row]]
-        rows = torch.tensor(active, device=canvas.device)
-        logits = _guided_logits(denoiser, canvas[rows], rows, settings)
-        predicted, confidence = _proposals(logits, settings, noise, rows)
-        for index, row in enumerate(active):
-            passes[row] += 1
-            start = current_block[row] * block
-            end = start + block
-            masked = (canvas[row] == settings.mask_id) & (positions < end)
-            row_confidence = torch.where(masked, confidence[index], -torch.inf)
-            ranked = torch.sort(row_confidence[masked], descending=True).values
-            chosen = torch.topk(row_confidence, k=_factor_count(ranked, settings.factor)).indices
-            canvas[row, chosen] = predicted[index, chosen]
-            current = canvas[row, start:end]
-            eos_positions = (current == settings.eos_id).nonzero()
-            if len(eos_positions):
-                first_eos = int(eos_positions[0, 0])
-                if not bool((current[:first_eos] == settings.mask_id).any()):
-                    canvas[row, start + first_eos + 1 : end] = settings.eos_id
-                    finished[row] = True
-                    continue
-            if not bool((current == settings.mask_id).any()):
-                current_block[row] += 1
-                finished[row] = current_block[row] == settings.num_blocks
-    return passes
+def _commit_counts(
+    confidence: torch.Tensor, remaining: torch.Tensor, settings: DiffusionSettings, scheduled: torch.Tensor
+) -> torch.Tensor:
+    """Tokens each row commits this pass, from its block's confidences (-inf where not masked)."""
+    if settings.decoding == "exact":
+        return scheduled
+    if settings.decoding == "threshold":
+        return (confidence >= settings.threshold).sum(dim=1).clamp(min=1)
+    ranked = torch.sort(confidence, dim=1, descending=True).values
+    index = torch.arange(confidence.shape[1], device=confidence.device)
+    limit = 1 - settings.factor / (index + 2).to(ranked.dtype)
+    fails = (ranked < limit) & (index >= 1) & (index < remaining.unsqueeze(1))
+    first_fail = torch.where(fails.any(dim=1), fails.to(torch.int64).argmax(dim=1), remaining)
+    return torch.where(first_fail == remaining - 1, remaining, first_fail).clamp(min=1)
+
+
+def _sample_blocks(
+    denoiser: Denoiser, canvas: torch.Tensor, settings: DiffusionSettings, noise: _Noise
+) -> tuple[list[int], list[int]]:
+    """Every mode but plain `exact`: blocks decoded in step across rows, each pass vectorised over rows."""
+    batch, block, device = canvas.shape[0], settings.block_size, canvas.device
+    passes = torch.zeros(batch, dtype=torch.int64, device=device)
+    full_passes = torch.zeros(batch, dtype=torch.int64, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    offsets = torch.arange(block, device=device)
+    cost = 2 if settings.cfg_scale > 0 else 1
+    for block_index in range(settings.num_blocks):
+        start, end = block_index * block, (block_index + 1) * block
+        window = (start, end)
+        span = (start, settings.gen_length if settings.cache == "prefix" else end)
+        rows = (~finished).nonzero().squeeze(1)
+        schedule = transfer_schedule((canvas[:, start:end] == settings.mask_id).sum(dim=1), settings.steps_per_block)
+        step = 0
+        while len(rows):
+            refresh = step == 0 or (settings.cache_refresh > 0 and step % settings.cache_refresh == 0)
+            if settings.cache == "none":
+                logits = _guided_logits(denoiser, canvas[rows], rows, settings)[:, start:end]
+            else:
+                caching: CachingDenoiser = denoiser  # type: ignore[assignment]
+                logits = caching.cached(canvas[rows], rows, span, window, refresh)
+            passes[rows] += cost
+            if settings.cache == "none" or refresh:
+                full_passes[rows] += cost
+            if settings.decoding != "exact":
+                logits[:, :, settings.mask_id] = -torch.inf  # a committed mask would never fill its position
+            predicted, confidence = _proposals(logits, settings, noise, rows, window)
+            current = canvas[rows, start:end]
+            masked = current == settings.mask_id
+            confidence = torch.where(masked, confidence, -torch.inf)
+            scheduled = schedule[rows, min(step, settings.steps_per_block - 1)]
+            counts = _commit_counts(confidence, masked.sum(dim=1), settings, scheduled)
+            order = torch.sort(confidence, dim=1, descending=True, stable=True).indices
+            rank = torch.empty_like(order).scatter_(1, order, offsets.expand_as(order).contiguous())
+            current = torch.where((rank < counts.unsqueeze(1)) & masked, predicted, current)
+            still_masked = current == settings.mask_id
+            done = ~still_masked.any(dim=1) | (step + 1 >= settings.steps_per_block and settings.decoding == "exact")
+            if settings.stops_at_eos:
+                is_eos = current == settings.eos_id
+                first_eos = torch.where(is_eos.any(dim=1), is_eos.to(torch.int64).argmax(dim=1), block)
+                stops = is_eos.any(dim=1) & ~(still_masked & (offsets < first_eos.unsqueeze(1))).any(dim=1)
+                current = torch.where(stops.unsqueeze(1) & (offsets > first_eos.unsqueeze(1)), settings.eos_id, current)
+                finished[rows[stops]] = True
+                done = done | stops
+            canvas[rows, start:end] = current
+            rows = rows[~done]
+            step += 1
+    return passes.tolist(), full_passes.tolist()
 
 
 class TokenDenoiser:
@@ -343,6 +497,93 @@ class TokenDenoiser:
         return logits[:, prompt.shape[1] :]
 
 
+class ContextDenoiser:
+    """A `Denoiser` (and `CachingDenoiser`) over fixed per-row context embeddings followed by the canvas.
+
+    `context` (batch, width, hidden) is left-padded, `context_mask` (batch, width) marks its real
+    positions; positions are counted from each row's first real one, so a row decodes the same alone
+    or in any batch. `unconditional` is the context of the classifier-free-guidance copy. The model
+    is LLaDA's native module (`inputs_embeds`, `position_ids`, `logits_range`, and, for caching,
+    `past_key_values` / `return_key_values`).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        context: torch.Tensor,
+        context_mask: torch.Tensor,
+        unconditional: torch.Tensor | None = None,
+    ) -> None:
+        self.model = model
+        self.context = context
+        self.context_mask = context_mask
+        self.unconditional = unconditional
+        self._kept: Any = None
+        self._kept_rows: torch.Tensor | None = None
+        self._span_positions: torch.Tensor | None = None
+
+    def _inputs(
+        self, canvas: torch.Tensor, rows: torch.Tensor, with_unconditional: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        canvas_embeds = self.model.get_input_embeddings()(canvas)
+        contexts = [self.context[rows]]
+        if with_unconditional:
+            if self.unconditional is None:
+                raise ValueError("this denoiser was built without an unconditional context")
+            contexts.append(self.unconditional[rows])
+        embeds = torch.cat([torch.cat([c, canvas_embeds], dim=1) for c in contexts], dim=0)
+        mask = torch.cat([self.context_mask[rows], torch.ones_like(canvas)], dim=1).repeat(len(contexts), 1)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        return embeds, mask, positions
+
+    def __call__(self, canvas: torch.Tensor, rows: torch.Tensor, with_unconditional: bool) -> torch.Tensor:
+        embeds, mask, positions = self._inputs(canvas, rows, with_unconditional)
+        output = self.model(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, logits_to_keep=canvas.shape[1]
+        )
+        logits: torch.Tensor = output.logits
+        return logits
+
+    def cached(
+        self,
+        canvas: torch.Tensor,
+        rows: torch.Tensor,
+        span: tuple[int, int],
+        logits_span: tuple[int, int],
+        refresh: bool,
+    ) -> torch.Tensor:
+        width = self.context.shape[1]
+        if refresh:
+            embeds, mask, positions = self._inputs(canvas, rows, False)
+            output = self.model(
+                inputs_embeds=embeds,
+                attention_mask=mask,
+                position_ids=positions,
+                return_key_values=True,
+                logits_range=(width + logits_span[0], width + logits_span[1]),
+            )
+            self._kept = output.key_values.without(width + span[0], width + span[1])
+            self._kept_rows = rows
+            self._span_positions = positions[:, width + span[0] : width + span[1]]
+            fresh: torch.Tensor = output.logits
+            return fresh
+        if self._kept is None or self._kept_rows is None or self._span_positions is None:
+            raise ValueError("cached() needs a refresh before its first cached pass")
+        if not torch.equal(rows, self._kept_rows):
+            index = torch.searchsorted(self._kept_rows, rows)
+            self._kept = self._kept.select_rows(index)
+            self._span_positions = self._span_positions[index]
+            self._kept_rows = rows
+        output = self.model(
+            inputs_embeds=self.model.get_input_embeddings()(canvas[:, span[0] : span[1]]),
+            position_ids=self._span_positions,
+            past_key_values=self._kept,
+            logits_range=(logits_span[0] - span[0], logits_span[1] - span[0]),
+        )
+        logits: torch.Tensor = output.logits
+        return logits
+
+
 @torch.no_grad()
 def generate(
     model: Any,
@@ -362,9 +603,15 @@ def generate(
     factor: float = 1.0,
     eos_id: int = EOS_ID,
     eot_id: int = EOT_ID,
+    threshold: float = 0.9,
+    eos_stop: bool | None = None,
+    cache_refresh: int = 0,
 ) -> torch.Tensor:
     """LLaDA's `generate` with the same arguments and result: `prompt ‖ answer` token ids,
-    shape (batch, prompt_len + gen_length)."""
+    shape (batch, prompt_len + gen_length). `decoding` takes any mode name; the cached modes need
+    LLaDA's native module (`LLaDAForMaskedDiffusion`) and count positions from each row's first
+    real token."""
+    rule, cache = parse_mode(decoding)
     settings = DiffusionSettings(
         gen_length=gen_length,
         steps=steps,
@@ -372,14 +619,21 @@ def generate(
         temperature=temperature,
         cfg_scale=cfg_scale,
         remasking=remasking,
-        decoding=decoding,
+        decoding=rule,
         factor=factor,
         mask_id=mask_id,
         eos_id=eos_id,
         eot_id=eot_id,
         logits_eos_inf=logits_eos_inf,
         confidence_eos_eot_inf=confidence_eos_eot_inf,
+        cache=cache,
+        threshold=threshold,
+        eos_stop=eos_stop,
+        cache_refresh=cache_refresh,
     )
-    denoiser = TokenDenoiser(model, prompt, attention_mask, mask_id)
+    denoiser: Denoiser = TokenDenoiser(model, prompt, attention_mask, mask_id)
+    if cache != "none":
+        mask = torch.ones_like(prompt) if attention_mask is None else attention_mask
+        denoiser = ContextDenoiser(model, model.get_input_embeddings()(prompt), mask)
     result = sample(denoiser, prompt.shape[0], settings, device=prompt.device, row_length=prompt.shape[1] + gen_length)
     return torch.cat([prompt, result.tokens], dim=1)

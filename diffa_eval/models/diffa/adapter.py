@@ -2,11 +2,14 @@
 
 Decoding comes from the GenerationConfig: `max_new_tokens` is the answer length; options `steps` and
 `block_length` (both default to it, as in every DIFFA script), `remasking`, `cfg_scale`, `decoding`
-(`exact` or `factor`), `factor`, `logits_eos_inf`, `confidence_eos_eot_inf`. Options other adapters
-use are ignored. The Whisper encoder hears at most 30 s (`max_audio_seconds`): the runner cuts
-longer clips to their first 30 s, as DIFFA's feature extractor does, or skips them (`--long-audio`),
-and records it per sample. Base models: `DIFFA_EVAL_LLADA` and
-`DIFFA_EVAL_WHISPER` name a folder or hub id that replaces the preset's LLaDA or Whisper checkpoint.
+(a mode: `exact`, `threshold`, `factor`, `prefix-cache`, `dual-cache`, or a rule with a cache such as
+`threshold+prefix-cache`), `factor`, `threshold`, `eos_stop`, `cache_refresh`, `logits_eos_inf`,
+`confidence_eos_eot_inf`. Options other adapters use are ignored. Each sample records its mode and
+forward passes (`full_passes`: those over the whole sequence). The Whisper encoder hears at most
+30 s (`max_audio_seconds`): the runner cuts longer clips to their first 30 s, as DIFFA's feature
+extractor does, or skips them (`--long-audio`), and records it per sample. Base models:
+`DIFFA_EVAL_LLADA` and `DIFFA_EVAL_WHISPER` name a folder or hub id that replaces the preset's LLaDA or
+Whisper checkpoint.
 """
 
 from __future__ import annotations
@@ -28,7 +31,17 @@ from .pipeline import MAX_AUDIO_SECONDS, SAMPLING_RATE, DiffaPipeline
 
 LLADA_ENV = "DIFFA_EVAL_LLADA"
 WHISPER_ENV = "DIFFA_EVAL_WHISPER"
-DECODING_OPTIONS = ("steps", "block_length", "remasking", "cfg_scale", "decoding", "factor")
+DECODING_OPTIONS = (
+    "steps",
+    "block_length",
+    "remasking",
+    "cfg_scale",
+    "decoding",
+    "factor",
+    "threshold",
+    "eos_stop",
+    "cache_refresh",
+)
 FLAG_OPTIONS = ("logits_eos_inf", "confidence_eos_eot_inf")
 
 
@@ -67,16 +80,20 @@ def decoding_settings(config: GenerationConfig, preset: DiffaPreset) -> Diffusio
     steps = _optional_int(options, "steps")
     if steps is None and preset.demo_steps and "block_length" not in options:
         steps = min(config.max_new_tokens, preset.demo_steps)
+    eos_stop = options.get("eos_stop")
     try:
-        return DiffusionSettings(
+        return DiffusionSettings.from_mode(
+            str(options.get("decoding", preset.decoding)),
             gen_length=config.max_new_tokens,
             steps=steps,
             block_length=_optional_int(options, "block_length"),
             temperature=config.temperature,
             cfg_scale=float(options.get("cfg_scale", 0.0)),
             remasking=str(options.get("remasking", "low_confidence")),
-            decoding=str(options.get("decoding", preset.decoding)),
             factor=float(options.get("factor", preset.factor)),
+            threshold=float(options.get("threshold", 0.9)),
+            eos_stop=None if eos_stop is None else bool(eos_stop),
+            cache_refresh=int(options.get("cache_refresh", 0)),
             logits_eos_inf=bool(options.get("logits_eos_inf", False)),
             confidence_eos_eot_inf=bool(options.get("confidence_eos_eot_inf", False)),
         )
@@ -155,7 +172,7 @@ class DiffaAdapter:
                     seconds=result.encode_seconds + result.decode_seconds,
                     encode_seconds=result.encode_seconds,
                     decode_seconds=result.decode_seconds,
-                    details=details,
+                    details={**details, **result.details},
                 )
         return [output for output in outputs if output is not None]
 

@@ -6,12 +6,18 @@
 (`model.layers.N.self_attn.q_proj.weight`, ...). The computation follows LLaDA's "llama" block:
 RMSNorm in float32, rotary embeddings in float32 (half-split rotation), full bidirectional
 attention (a padding mask only), SwiGLU feed-forward, untied output head.
+
+For cached decoding, `forward(return_key_values=True)` hands back every layer's keys and values
+(rotated, per position) as an `LLaDAKVCache`, and `forward(past_key_values=cache)` runs only new
+positions, each attending to the cached positions and to one another. Attention is bidirectional,
+so the cached positions may sit anywhere in the sequence: their rotary positions travel with them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -64,6 +70,40 @@ def llada_module_to_native(layer: int, module: str) -> str:
     if module not in _BLOCK_RENAMES:
         raise ConfigError(f"unknown LLaDA block module {module!r}")
     return f"model.layers.{layer}.{_BLOCK_RENAMES[module]}"
+
+
+@dataclass
+class LLaDAKVCache:
+    """Per-layer keys and values (batch, kv_heads, positions, head_dim) of some positions of each row,
+    with the padding mask (batch, positions), True where a position is attended to."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    mask: torch.Tensor
+
+    @property
+    def length(self) -> int:
+        return int(self.mask.shape[1])
+
+    def select_rows(self, index: torch.Tensor) -> LLaDAKVCache:
+        """The cache of rows `index` only."""
+        return LLaDAKVCache([k[index] for k in self.keys], [v[index] for v in self.values], self.mask[index])
+
+    def without(self, start: int, stop: int) -> LLaDAKVCache:
+        """The cache with positions [start, stop) left out (they will be recomputed at every step)."""
+
+        def cut(tensor: torch.Tensor, dim: int) -> torch.Tensor:
+            before, after = tensor.narrow(dim, 0, start), tensor.narrow(dim, stop, tensor.shape[dim] - stop)
+            return torch.cat([before, after], dim=dim) if after.shape[dim] else before.contiguous()
+
+        return LLaDAKVCache([cut(k, 2) for k in self.keys], [cut(v, 2) for v in self.values], cut(self.mask, 1))
+
+
+@dataclass
+class LLaDAOutput(MaskedLMOutput):
+    """`MaskedLMOutput` plus, when asked for, the keys and values of the positions just computed."""
+
+    key_values: LLaDAKVCache | None = None
 
 
 class LLaDAConfig(PretrainedConfig):  # type: ignore[no-untyped-call]
@@ -196,8 +236,13 @@ class LLaDAAttention(nn.Module):
         self.o_proj = nn.Linear(hidden, hidden, bias=config.mlp_bias)
 
     def forward(
-        self, hidden: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], key_mask: torch.Tensor | None
-    ) -> torch.Tensor:
+        self,
+        hidden: torch.Tensor,
+        rotary: tuple[torch.Tensor, torch.Tensor],
+        key_mask: torch.Tensor | None,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Attention output, and this call's own (rotated) keys and values."""
         batch, length, _ = hidden.shape
         query = self.q_proj(hidden).view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
         key = self.k_proj(hidden).view(batch, length, self.num_kv_heads, self.head_dim).transpose(1, 2)
@@ -205,13 +250,17 @@ class LLaDAAttention(nn.Module):
         cos, sin = rotary
         query = (query.float() * cos + _rotate_half(query.float()) * sin).to(query.dtype)
         key = (key.float() * cos + _rotate_half(key.float()) * sin).to(key.dtype)
+        own = (key, value)
+        if past is not None:
+            key = torch.cat([past[0], key], dim=2)
+            value = torch.cat([past[1], value], dim=2)
         if self.num_kv_heads != self.num_heads:
             repeat = self.num_heads // self.num_kv_heads
             key = key.repeat_interleave(repeat, dim=1)
             value = value.repeat_interleave(repeat, dim=1)
         attended = F.scaled_dot_product_attention(query, key, value, attn_mask=key_mask, is_causal=False)
         result: torch.Tensor = self.o_proj(attended.transpose(1, 2).reshape(batch, length, -1))
-        return result
+        return result, own
 
 
 class LLaDAMLP(nn.Module):
@@ -235,11 +284,16 @@ class LLaDALayer(nn.Module):
         self.mlp = LLaDAMLP(config)
 
     def forward(
-        self, hidden: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], key_mask: torch.Tensor | None
-    ) -> torch.Tensor:
-        hidden = hidden + self.self_attn(self.input_layernorm(hidden), rotary, key_mask)
+        self,
+        hidden: torch.Tensor,
+        rotary: tuple[torch.Tensor, torch.Tensor],
+        key_mask: torch.Tensor | None,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        attended, own = self.self_attn(self.input_layernorm(hidden), rotary, key_mask, past)
+        hidden = hidden + attended
         result: torch.Tensor = hidden + self.mlp(self.post_attention_layernorm(hidden))
-        return result
+        return result, own
 
 
 class LLaDABackbone(nn.Module):
@@ -253,7 +307,10 @@ class LLaDABackbone(nn.Module):
 class LLaDAForMaskedDiffusion(PreTrainedModel):
     """LLaDA's mask predictor. `forward` takes `input_ids` or `inputs_embeds`, an optional padding
     `attention_mask` (1 = attend) and `position_ids` (default 0..L-1), and returns `.logits`;
-    `logits_to_keep=N` computes the output head on the last N positions only."""
+    `logits_to_keep=N` computes the output head on the last N positions only, `logits_range=(a, b)`
+    on positions a..b-1. With `past_key_values` the inputs are new positions that also attend to the
+    cached ones (`attention_mask` then covers the new positions only; `position_ids` are required);
+    `return_key_values=True` adds `.key_values`, the cache of the positions just computed."""
 
     config_class = LLaDAConfig
     base_model_prefix = "model"
@@ -293,8 +350,11 @@ class LLaDAForMaskedDiffusion(PreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         logits_to_keep: int = 0,
+        past_key_values: LLaDAKVCache | None = None,
+        return_key_values: bool = False,
+        logits_range: tuple[int, int] | None = None,
         **_: Any,
-    ) -> MaskedLMOutput:
+    ) -> LLaDAOutput:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
         hidden = self.model.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
@@ -302,16 +362,28 @@ class LLaDAForMaskedDiffusion(PreTrainedModel):
             hidden = hidden * (self.config.hidden_size**0.5)
         batch, length = hidden.shape[:2]
         if position_ids is None:
+            if past_key_values is not None:
+                raise ValueError("position_ids are required with past_key_values")
             position_ids = torch.arange(length, device=hidden.device).unsqueeze(0).expand(batch, -1)
         rotary = rotary_tables(
             position_ids, self.config.hidden_size // self.config.num_attention_heads, self.config.rope_theta
         )
-        key_mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
-            key_mask = attention_mask.to(torch.bool)[:, None, None, :]
-        for layer in self.model.layers:
-            hidden = layer(hidden, rotary, key_mask)
-        if logits_to_keep:
+        attend = torch.ones(batch, length, dtype=torch.bool, device=hidden.device)
+        if attention_mask is not None:
+            attend = attention_mask.to(torch.bool)
+        if past_key_values is not None:
+            attend = torch.cat([past_key_values.mask, attend], dim=1)
+        key_mask = None if bool(attend.all()) else attend[:, None, None, :]
+        keys, values = [], []
+        for index, layer in enumerate(self.model.layers):
+            past = None if past_key_values is None else (past_key_values.keys[index], past_key_values.values[index])
+            hidden, (key, value) = layer(hidden, rotary, key_mask, past)
+            if return_key_values:
+                keys.append(key)
+                values.append(value)
+        if logits_range is not None:
+            hidden = hidden[:, logits_range[0] : logits_range[1]]
+        elif logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
         hidden = self.model.norm(hidden)
         if self.config.tie_word_embeddings:
@@ -320,4 +392,7 @@ class LLaDAForMaskedDiffusion(PreTrainedModel):
             logits = self.lm_head(hidden)
         if self.config.scale_logits:
             logits = logits * (1 / self.config.hidden_size**0.5)
-        return MaskedLMOutput(logits=logits)
+        key_values = None
+        if return_key_values:
+            key_values = LLaDAKVCache(keys, values, attend[:, attend.shape[1] - length :])
+        return LLaDAOutput(logits=logits, key_values=key_values)

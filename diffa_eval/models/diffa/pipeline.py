@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...decoding import DiffusionSettings, sample
+from ...decoding import ContextDenoiser, DiffusionSettings, sample
 from .llada import LLaDAForMaskedDiffusion
 from .modeling import DiffaAudioEncoder
 
@@ -57,38 +57,6 @@ class ClipResult:
     encode_seconds: float
     decode_seconds: float
     details: dict[str, Any] = field(default_factory=dict)
-
-
-class DiffaDenoiser:
-    """The sampler's view of DIFFA: fixed (left-padded) context embeddings, the canvas embedded each pass."""
-
-    def __init__(
-        self,
-        llm: LLaDAForMaskedDiffusion,
-        context: torch.Tensor,
-        context_mask: torch.Tensor,
-        unconditional: torch.Tensor | None,
-    ) -> None:
-        self.llm = llm
-        self.context = context
-        self.context_mask = context_mask
-        self.unconditional = unconditional
-
-    def __call__(self, canvas: torch.Tensor, rows: torch.Tensor, with_unconditional: bool) -> torch.Tensor:
-        canvas_embeds = self.llm.get_input_embeddings()(canvas)
-        contexts = [self.context[rows]]
-        if with_unconditional:
-            if self.unconditional is None:
-                raise ValueError("this denoiser was built without an unconditional context")
-            contexts.append(self.unconditional[rows])
-        embeds = torch.cat([torch.cat([c, canvas_embeds], dim=1) for c in contexts], dim=0)
-        mask = torch.cat([self.context_mask[rows], torch.ones_like(canvas)], dim=1).repeat(len(contexts), 1)
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        output = self.llm(
-            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, logits_to_keep=canvas.shape[1]
-        )
-        logits: torch.Tensor = output.logits
-        return logits
 
 
 class DiffaPipeline:
@@ -163,10 +131,11 @@ class DiffaPipeline:
         unconditional = None
         if unconditional_rows:
             unconditional = torch.stack([torch.cat([pad.expand(width - len(r), -1), r]) for r in unconditional_rows])
-        denoiser = DiffaDenoiser(self.llm, context, context_mask, unconditional)
+        denoiser = ContextDenoiser(self.llm, context, context_mask, unconditional)
         result = sample(denoiser, batch, settings, device=self.device, generators=generators)
         decoded = time.perf_counter()
 
+        full_passes = result.full_passes or result.forward_passes
         outputs = []
         for row, tokens in enumerate(result.tokens.tolist()):
             outputs.append(
@@ -177,6 +146,7 @@ class DiffaPipeline:
                     forward_passes=result.forward_passes[row],
                     encode_seconds=(encoded - start) / batch,
                     decode_seconds=(decoded - encoded) / batch,
+                    details={"mode": settings.mode, "full_passes": full_passes[row]},
                 )
             )
         return outputs
