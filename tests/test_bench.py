@@ -53,3 +53,13 @@ def test_a_task_bench_reports_the_score_change_against_exact(tmp_path: Path) -> 
     assert data["workload"] == "mmau_test_mini sample" and data["samples"] == 2
     exact, fast = data["modes"]
     assert exact["score"] is not None and fast["score_delta_vs_exact"] == fast["score"] - exact["score"]
+
+
+def test_the_8b_workload_has_llada_8b_dimensions() -> None:
+    """Built on the meta device (shapes only, no memory): the GPU benchmark's backbone is LLaDA-8B-sized."""
+    from diffa_eval.bench import build_8b_adapter
+
+    adapter = build_8b_adapter("meta")
+    parameters = list(adapter.pipeline.llm.parameters())
+    assert 8.0e9 < sum(p.numel() for p in parameters) < 8.1e9
+    assert {str(p.dtype) for p in parameters} == {"torch.bfloat16"}
