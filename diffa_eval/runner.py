@@ -31,7 +31,7 @@ from .models import load_model, with_backend
 from .models.base import GenerationRequest, ModelAdapter
 from .scoring.aggregate import aggregate
 from .sharding import RankGroup, ShardSpec
-from .store import RunStore, SampleRecord, atomic_write_text, read_run, writing
+from .store import MANIFEST, RunStore, SampleRecord, atomic_write_text, read_run, writing
 from .task import LoadedData, PromptVariant, Task, default_data_dir
 from .types import EvalRun, GenerationConfig, ModelOutput, ModelSpec, Sample, Score, TaskMetrics, Unscored, stable_hash
 
@@ -363,12 +363,7 @@ class Runner:
                 task.breakdown_fields,
             )
             store.write_metrics(metrics)
-            submission = task.submission(
-                [(p.sample, records[p.key].output if p.key in records else None) for p in plan]
-            )
-            if submission is not None:
-                with writing(directory / submission[0]):
-                    atomic_write_text(directory / submission[0], submission[1])
+            _write_submission(task, plan, records, directory)
             keys = {p.key: p.sample.id for p in plan}
             store.compact(keys)
             store.write_manifest(_finished(manifest))
@@ -403,7 +398,9 @@ class Runner:
         keys = {p.key: p.sample.id for p in plan}
         manifest = replace(manifest, shards=shard.count)
         with RunStore(directory, shared=True) as store:
-            if finishes:
+            # Rank 0 owns the manifest; another rank writes it only where rank 0 never will (node-local
+            # output dirs), so that `merge --into` can find that node's records.
+            if finishes or not (directory / MANIFEST).exists():
                 with store.locked():
                     store.write_manifest(manifest)
                     store.write_plan(keys)
@@ -455,11 +452,7 @@ class Runner:
                 task.breakdown_fields,
             )
             store.write_metrics(metrics)
-            submission = task.submission(
-                [(p.sample, records[p.key].output if p.key in records else None) for p in plan]
-            )
-            if submission is not None:
-                atomic_write_text(store.directory / submission[0], submission[1])
+            _write_submission(task, plan, records, store.directory)
             store.compact({p.key: p.sample.id for p in plan})
             store.write_manifest(_finished(manifest))
         return metrics, records
@@ -647,6 +640,16 @@ def _record(
         error=output.error,
         error_stage=None if output.error is None else "model",
     )
+
+
+def _write_submission(
+    task: Task, plan: Sequence[_PlannedSample], records: Mapping[str, SampleRecord], directory: Path
+) -> None:
+    """The benchmark's submission file (withheld answers), from the recorded outputs in dataset order."""
+    submission = task.submission([(p.sample, records[p.key].output if p.key in records else None) for p in plan])
+    if submission is not None:
+        with writing(directory / submission[0]):
+            atomic_write_text(directory / submission[0], submission[1])
 
 
 def _first_reasons(records: Mapping[str, SampleRecord], keys: Iterable[str]) -> tuple[str | None, str | None]:

@@ -332,7 +332,8 @@ class RunStore:
         """Record the run's samples (resume key -> sample id, in dataset order), so that the run can be
         checked for missing samples and its metrics recomputed without loading the dataset."""
         samples = [{"key": key, "sample_id": sample_id} for key, sample_id in plan.items()]
-        atomic_write_text(self.directory / PLAN, _json_text({"samples": samples}))
+        with writing(self.directory / PLAN):
+            atomic_write_text(self.directory / PLAN, _json_text({"samples": samples}))
 
     def compact(self, plan: Mapping[str, str]) -> None:
         """Rewrite samples.jsonl with one (the latest) record per key.

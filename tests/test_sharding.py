@@ -260,3 +260,26 @@ def test_torchrun_with_two_gloo_ranks_equals_the_single_process_run(tmp_path: Pa
     assert _results(tmp_path) == _results(single)
     assert {m["shards"] for m in _manifests(tmp_path).values()} == {2}
     assert {m["status"] for m in _manifests(tmp_path).values()} == {"complete"}
+
+
+class _Rank:
+    """A rank of a world of two whose barrier returns at once: each rank runs alone here, as on two nodes."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank, self.world_size = rank, 2
+
+    def barrier(self) -> None:
+        pass
+
+
+def test_ranks_with_node_local_output_dirs_merge_into_the_single_process_results(
+    tmp_path: Path, single: Path
+) -> None:
+    for rank in (1, 0):  # rank 1's node never sees rank 0's manifest
+        options = RunOptions(split="sample", output_dir=tmp_path / f"node{rank}")
+        evaluate(MODELS, resolve_tasks(TASKS), options, group=_Rank(rank))
+    assert _manifests(tmp_path / "node1")  # so that merge finds that node's records
+    merged = tmp_path / "merged"
+    result = runner.invoke(app, ["merge", str(tmp_path / "node0"), str(tmp_path / "node1"), "--into", str(merged)])
+    assert result.exit_code == 0, result.output
+    assert _results(merged) == _results(single)
