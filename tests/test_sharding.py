@@ -272,9 +272,7 @@ class _Rank:
         pass
 
 
-def test_ranks_with_node_local_output_dirs_merge_into_the_single_process_results(
-    tmp_path: Path, single: Path
-) -> None:
+def test_ranks_with_node_local_output_dirs_merge_into_the_single_process_results(tmp_path: Path, single: Path) -> None:
     for rank in (1, 0):  # rank 1's node never sees rank 0's manifest
         options = RunOptions(split="sample", output_dir=tmp_path / f"node{rank}")
         evaluate(MODELS, resolve_tasks(TASKS), options, group=_Rank(rank))

@@ -178,3 +178,32 @@ def test_score_asks_the_judge_named_on_the_command_line(
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["metrics"]["gpt_score"]["value"] == pytest.approx(4.0)
     assert chat.requests[0].body["model"] == "j" and chat.requests[0].body["n"] == 3
+
+
+def test_a_judge_rating_that_is_not_a_finite_number_is_no_rating() -> None:
+    from diffa_eval.scoring.judge import JudgeOutputError, open_rating
+
+    for text in ("nan", "inf", "-inf"):
+        with pytest.raises(JudgeOutputError, match="not a finite score"):
+            open_rating(text)
+    assert open_rating(" 4.5 ") == 4.5
+
+
+def test_sd_qa_waits_for_pedant_and_never_asks_the_judge_twice(
+    tmp_path: Path, judge_env: None, chat: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from diffa_eval.errors import MissingDependencyError
+    from diffa_eval.scoring import pedant
+
+    def no_pedant(*args: object) -> bool:
+        raise MissingDependencyError("qa-metrics==0.2.17", "judge")
+
+    monkeypatch.setattr(pedant, "pedant_correct", no_pedant)
+    _point_judge_at(monkeypatch, chat)
+    chat.script = lambda request: Reply(texts=["Yes", "yes", "No"])
+    first = _run(tmp_path, "voicebench_sd_qa")
+    assert (first.metrics.n_pending, first.metrics.metrics) == (2, {})
+    assert "SD-QA needs PEDANT" in first.pending
+    again = _run(tmp_path, "voicebench_sd_qa")
+    assert again.generated == 0 and again.metrics.n_pending == 2
+    assert len(chat.requests) == 2  # the verdicts are cached: PEDANT alone is missing

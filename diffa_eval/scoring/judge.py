@@ -565,16 +565,20 @@ _RATING = re.compile(r"\[\[(\d+)\]\]")
 def open_rating(text: str) -> float:
     """One judge answer to the open-ended rubric as VoiceBench's `open` evaluator reads it.
 
-    The whole answer as a number (Python's `float`, so " 4 ", "4.5" and "nan" are numbers too), else the
-    first "[[n]]" in it; anything else raises JudgeOutputError, where the official evaluator stops.
+    The whole answer as a number (Python's `float`, so " 4 " and "4.5" are numbers too), else the first
+    "[[n]]" in it; anything else raises JudgeOutputError, where the official evaluator stops. "nan" and
+    "inf" parse as floats but are no rating: they raise too, as the official mean would be meaningless.
     """
     try:
-        return float(text)
+        rating = float(text)
     except ValueError:
         match = _RATING.search(text)
         if match is None:
             raise JudgeOutputError(f"the judge's answer has no score: {text[:200]!r}") from None
         return float(int(match.group(1)))
+    if not math.isfinite(rating):
+        raise JudgeOutputError(f"the judge's answer is not a finite score: {text[:200]!r}")
+    return rating
 
 
 def open_score(texts: Iterable[str]) -> float:

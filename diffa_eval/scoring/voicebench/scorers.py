@@ -107,8 +107,8 @@ class _JudgeScorer(ABC):
         """The text sent to the judge for one prediction."""
 
     @abstractmethod
-    def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score:
-        """The score the judge's replies give."""
+    def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score | Unscored:
+        """The score the judge's replies give (Unscored when something else it needs is missing)."""
 
     def score_batch(self, items: Sequence[tuple[Sample, str | None]]) -> list[Score | Unscored]:
         settings = JudgeSettings.from_env()
@@ -154,17 +154,17 @@ class VoiceBenchQAJudge(_JudgeScorer):
     def judge_prompt(self, sample: Sample, prediction: str) -> str:
         return qa_prompt(str(sample.fields.get("prompt", "")), sample.reference or "", prediction)
 
-    def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score:
+    def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score | Unscored:
         from ...errors import MissingDependencyError
         from ..pedant import pedant_correct
 
-        details = {"gpt": float(qa_vote(verdict.texts))}
-        explanation = None
+        gpt = float(qa_vote(verdict.texts))
         try:
-            details["pedant"] = float(pedant_correct(sample.reference or "", prediction, str(sample.fields["prompt"])))
+            pedant = float(pedant_correct(sample.reference or "", prediction, str(sample.fields["prompt"])))
         except (MissingDependencyError, DataError) as error:
-            explanation = f"PEDANT unavailable, so only the judge's half of the score: {error}"
-        return Score(details["gpt"], details=details, explanation=explanation, judgement=_judgement(verdict))
+            # The official score needs both halves; the judge's verdict is cached, so scoring later is free.
+            return Unscored(f"SD-QA needs PEDANT as well as the judge: {error}", pending=True)
+        return Score(gpt, details={"gpt": gpt, "pedant": pedant}, judgement=_judgement(verdict))
 
 
 VOICEBENCH_SCORERS = (
