@@ -102,3 +102,11 @@ def test_runs_of_different_tasks_cannot_be_compared(tmp_path: Path) -> None:
     write_run(tmp_path / "c", "b", "mmar", {"accuracy": 60.0}, records=accuracy_records(BASELINE))
     result = runner.invoke(app, ["compare", str(tmp_path / "b"), str(tmp_path / "c")])
     assert result.exit_code != 0 and "no completed run of the same task and split" in str(result.exception)
+
+
+def test_a_side_holding_several_models_is_refused_rather_than_guessed(tmp_path: Path) -> None:
+    base, cand = _runs(tmp_path, BASELINE)
+    write_run(base, "other-model", "mmau_test_mini", {"accuracy": 10.0}, records=accuracy_records(BASELINE))
+    result = runner.invoke(app, ["compare", str(base), str(cand)])
+    assert result.exit_code != 0
+    assert "baseline runs are of several models (ckpt-1000, other-model)" in str(result.exception)

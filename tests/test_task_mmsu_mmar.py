@@ -96,3 +96,19 @@ def test_mmau_test_writes_the_official_submission_and_no_accuracy(tmp_path: Path
     assert [row["id"] for row in submission] == [s.id for s in TASKS.get("mmau_test").load("sample").samples]
     assert all(row["model_output"] == row["model_prediction"] == stored[row["id"]] for row in submission)
     assert all("answer" not in row for row in submission)
+
+
+def test_the_mmar_audio_archive_is_unpacked_once_and_safely_again(tmp_path: Path) -> None:
+    import sys
+    import tarfile
+
+    unpack = sys.modules[type(TASKS.get("mmar")).__module__]._unpack
+    write_audio(tmp_path / "src" / "audio" / "clip.wav")
+    archive = tmp_path / "mmar-audio.tar.gz"
+    with tarfile.open(archive, "w:gz") as bundle:
+        bundle.add(tmp_path / "src" / "audio", arcname="audio")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for _ in range(2):  # a second process finding the audio in place changes nothing
+        unpack(archive, cache)
+    assert sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) == [".unpacked", "audio", "audio/clip.wav"]

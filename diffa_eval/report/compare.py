@@ -170,7 +170,14 @@ def compare_runs(
     )
 
 
-def _latest(runs: Sequence[StoredRun]) -> dict[tuple[str, str], StoredRun]:
+def _latest(runs: Sequence[StoredRun], side: str) -> dict[tuple[str, str], StoredRun]:
+    """The latest completed run per (task, split); all of one model, or the pairing would be a guess."""
+    models = sorted({run.manifest.model for run in runs if run.metrics is not None})
+    if len(models) > 1:
+        raise ConfigError(
+            f"the {side} runs are of several models ({', '.join(models)}); give the runs of one model, "
+            "e.g. <output-dir>/<model>"
+        )
     latest: dict[tuple[str, str], StoredRun] = {}
     for run in sorted(runs, key=lambda r: (r.manifest.finished_at or "", str(r.directory))):
         if run.metrics is not None:
@@ -186,7 +193,7 @@ def compare(
 ) -> Verdict:
     """Pair the latest completed run per (task, split) on each side and compare every pair."""
     tolerance = tolerance or Tolerance()
-    base, cand = _latest(baseline), _latest(candidate)
+    base, cand = _latest(baseline, "baseline"), _latest(candidate, "candidate")
     shared = [key for key in base if key in cand]
     if not shared:
         raise ConfigError("the baseline and the candidate have no completed run of the same task and split")
