@@ -225,3 +225,18 @@ def test_the_cli_runs_diffa_tiny_on_the_mmau_sample(tmp_path: Path) -> None:
     assert len(records) == 10 and all(r["error"] is None for r in records)
     assert all(r["forward_passes"] == 4 and r["encode_seconds"] is not None for r in records)
     assert records[0]["model_details"]["decoding"]["steps"] == 4
+
+
+def test_an_unknown_or_malformed_decoding_option_is_refused_rather_than_ignored() -> None:
+    from diffa_eval.errors import ConfigError
+    from diffa_eval.models.diffa.adapter import PRESETS, decoding_settings
+
+    preset = PRESETS["diffa"]
+    with pytest.raises(ConfigError, match="does not take the option"):
+        decoding_settings(GenerationConfig(max_new_tokens=8, options={"decodng": "threshold"}), preset)
+    with pytest.raises(ConfigError, match="eos_stop must be true or false, got 'no'"):
+        decoding_settings(
+            GenerationConfig(max_new_tokens=8, options={"decoding": "threshold", "eos_stop": "no"}), preset
+        )
+    settings = decoding_settings(GenerationConfig(max_new_tokens=8, options={"eos_stop": "False"}), preset)
+    assert settings.eos_stop is False

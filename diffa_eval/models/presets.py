@@ -69,6 +69,7 @@ AUDIO_CHAT_PRESETS: tuple[AudioChatPreset, ...] = (
         "Qwen2_5OmniThinkerForConditionalGeneration",
         "Qwen2.5-Omni-7B thinker (Qwen/Qwen2.5-Omni-7B), text output only, with its required system prompt.",
         prompt_variants=("qwen2.5-omni",),
+        max_audio_seconds=300.0,  # its feature extractor pads or cuts audio to 300 s (n_samples 4,800,000)
         system_prompt=QWEN2_5_OMNI_SYSTEM_PROMPT,
     ),
     AudioChatPreset(
@@ -77,6 +78,7 @@ AUDIO_CHAT_PRESETS: tuple[AudioChatPreset, ...] = (
         "Qwen2_5OmniThinkerForConditionalGeneration",
         "Qwen2.5-Omni-3B thinker (Qwen/Qwen2.5-Omni-3B), text output only, with its required system prompt.",
         prompt_variants=("qwen2.5-omni",),
+        max_audio_seconds=300.0,  # its feature extractor pads or cuts audio to 300 s (n_samples 4,800,000)
         system_prompt=QWEN2_5_OMNI_SYSTEM_PROMPT,
     ),
     AudioChatPreset(

@@ -3,7 +3,7 @@
 Batches are padded to Whisper's 30 s window. When a batch holds audio longer than 30 s, the
 whole batch is decoded long-form: features are kept unpadded beyond 30 s and transformers
 decodes window after window with timestamps (sequential long-form decoding, as in the
-Whisper paper), so nothing is cut off. Which mode ran is in the manifest and each output.
+Whisper paper), so nothing is cut off.
 """
 
 from __future__ import annotations

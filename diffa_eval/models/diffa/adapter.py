@@ -26,6 +26,7 @@ from ...decoding import DiffusionSettings
 from ...errors import ConfigError
 from ...types import GenerationConfig, ModelOutput, ModelSpec
 from ..base import GenerationRequest
+from ..hf_common import check_options
 from .loading import LLADA_INSTRUCT, DiffaSources
 from .pipeline import MAX_AUDIO_SECONDS, SAMPLING_RATE, DiffaPipeline
 
@@ -43,6 +44,7 @@ DECODING_OPTIONS = (
     "cache_refresh",
 )
 FLAG_OPTIONS = ("logits_eos_inf", "confidence_eos_eot_inf")
+"""The generation options DIFFA understands; any other is refused, so a typo never passes silently."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ PRESETS = {
 
 def decoding_settings(config: GenerationConfig, preset: DiffaPreset) -> DiffusionSettings:
     """The sampler settings a GenerationConfig asks for, the preset's decoding mode by default."""
+    check_options(config, (*DECODING_OPTIONS, *FLAG_OPTIONS), "diffa")
     options = config.options
     steps = _optional_int(options, "steps")
     if steps is None and preset.demo_steps and "block_length" not in options:
@@ -92,13 +95,23 @@ def decoding_settings(config: GenerationConfig, preset: DiffaPreset) -> Diffusio
             remasking=str(options.get("remasking", "low_confidence")),
             factor=float(options.get("factor", preset.factor)),
             threshold=float(options.get("threshold", 0.9)),
-            eos_stop=None if eos_stop is None else bool(eos_stop),
+            eos_stop=None if eos_stop is None else _flag(options, "eos_stop"),
             cache_refresh=int(options.get("cache_refresh", 0)),
-            logits_eos_inf=bool(options.get("logits_eos_inf", False)),
-            confidence_eos_eot_inf=bool(options.get("confidence_eos_eot_inf", False)),
+            logits_eos_inf=_flag(options, "logits_eos_inf"),
+            confidence_eos_eot_inf=_flag(options, "confidence_eos_eot_inf"),
         )
     except (TypeError, ValueError) as error:
         raise ConfigError(f"invalid DIFFA decoding option: {error}") from error
+
+
+def _flag(options: Mapping[str, Any], key: str) -> bool:
+    """A yes/no option: true/false (any case), 1/0 or a boolean; anything else is refused."""
+    value = options.get(key, False)
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(f"DIFFA option {key} must be true or false, got {value!r}")
 
 
 def _optional_int(options: Mapping[str, Any], key: str) -> int | None:
