@@ -47,17 +47,15 @@ def sampling_kwargs(config: GenerationConfig) -> dict[str, Any]:
 
 
 def generated_lengths(new_tokens: torch.Tensor, stop_ids: Iterable[int], pad_id: int | None) -> list[int]:
-    """Tokens each row generated, up to and including its first stop token (padding after it not counted)."""
+    """The answer tokens of each row: those before its first stop token, padding not counted (the
+    definition DIFFA's outputs use too, so tokens/s compare across model families)."""
     stops = set(stop_ids)
     lengths = []
     for row in new_tokens.tolist():
-        length = 0
-        for token in row:
-            length += 1
-            if token in stops:
-                break
-        else:
-            while length and pad_id is not None and pad_id not in stops and row[length - 1] == pad_id:
+        length = next((index for index, token in enumerate(row) if token in stops), None)
+        if length is None:
+            length = len(row)
+            while length and pad_id is not None and row[length - 1] == pad_id:
                 length -= 1
         lengths.append(length)
     return lengths
