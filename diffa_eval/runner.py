@@ -356,18 +356,8 @@ class Runner:
             finally:
                 self.progress.finish()
             self._score_stored(store, task, {p.key: p.sample for p in plan})
-            records = store.records()
-            metrics = aggregate(
-                task.metrics,
-                [records[p.key].scored() for p in plan if p.key in records],
-                task.breakdown_fields,
-            )
-            store.write_metrics(metrics)
-            _write_submission(task, plan, records, directory)
-            keys = {p.key: p.sample.id for p in plan}
-            store.compact(keys)
-            store.write_manifest(_finished(manifest))
-        waiting, failure = _first_reasons(records, keys)
+            metrics, records = self._finish(store, task, plan, manifest)
+        waiting, failure = _first_reasons(records, [p.key for p in plan])
         return RunOutcome(
             str(spec),
             task.name,
@@ -423,7 +413,7 @@ class Runner:
             metrics = None
             if finishes and not missing:
                 self._score_stored(store, task, {p.key: p.sample for p in plan})  # e.g. left by a shard without judge
-                metrics, records = self._finish_shared(store, task, plan, manifest)
+                metrics, records = self._finish(store, task, plan, manifest)
         waiting, failure = _first_reasons(records, keys)
         return RunOutcome(
             manifest.model,
@@ -439,11 +429,12 @@ class Runner:
             missing=len(missing),
         )
 
-    def _finish_shared(
+    def _finish(
         self, store: RunStore, task: Task, plan: Sequence[_PlannedSample], manifest: EvalRun
     ) -> tuple[TaskMetrics, dict[str, SampleRecord]]:
-        """Metrics, submission file, compaction and the complete manifest, all under the records lock, so
-        that two shards finishing at once finish one after the other, from every record."""
+        """Metrics, submission file, compaction and the complete manifest. For shards this happens under
+        the records lock, so that two shards finishing at once finish one after the other, from every
+        record; an exclusive writer is alone anyway."""
         with store.locked():
             records = store.records()
             metrics = aggregate(

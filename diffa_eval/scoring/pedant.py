@@ -16,22 +16,20 @@ needs numpy<2 and Python <= 3.12.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
 import logging
-import os
 import threading
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..cache import CACHE_DIR_ENV, cache_root
 from ..errors import DataError, MissingDependencyError
+from ..store import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +123,13 @@ def ensure_pedant_model(directory: Path | None = None, *, download: bool = True)
         try:
             if earlier is not None:
                 folder.mkdir(parents=True, exist_ok=True)
-                _write_atomically(target, earlier.read_bytes())
+                atomic_write_bytes(target, earlier.read_bytes())
                 log.info("copied PEDANT's %s from %s", file.name, earlier)
             elif download:
                 folder.mkdir(parents=True, exist_ok=True)
                 log.info("downloading PEDANT's %s from %s", file.name, file.url)
                 with urllib.request.urlopen(file.url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                    _write_atomically(target, response.read())
+                    atomic_write_bytes(target, response.read())
             else:
                 problems.append(f"{file.name} is not in {folder} and downloading is off")
         except OSError as error:
@@ -197,17 +195,3 @@ def _warn_about_unpinned_files(folder: Path) -> None:
                 file.sha256,
                 PEDANT_REQUIREMENT,
             )
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with temporary.open("xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
