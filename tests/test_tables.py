@@ -179,3 +179,16 @@ def test_the_latex_table_compiles(runs: list, tmp_path: Path) -> None:  # type: 
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert (tmp_path / "table.pdf").stat().st_size > 0
+
+
+def test_a_row_hiding_a_run_of_other_settings_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from diffa_eval.runner import RunOptions, evaluate
+    from diffa_eval.store import find_runs
+    from diffa_eval.task import resolve_tasks
+    from diffa_eval.types import ModelSpec
+
+    for prompt in (None, "official-2025"):
+        options = RunOptions(split="sample", output_dir=tmp_path, prompt=prompt)
+        evaluate([ModelSpec("chance")], resolve_tasks(["mmsu"]), options)
+    build_table(find_runs([tmp_path]))
+    assert "showing" in caplog.text and "(prompt official-2025)" in caplog.text and "(prompt official)" in caplog.text

@@ -12,6 +12,7 @@ import csv
 import html
 import io
 import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from typing import Any
 from ..errors import ConfigError
 from ..store import StoredRun
 from .reported import ReportedSource
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -205,11 +208,19 @@ def _benchmark_for(task: str, metric: str, lower_is_better: bool) -> Benchmark:
 
 
 def _latest_runs(runs: Sequence[StoredRun]) -> dict[tuple[str, str, str], StoredRun]:
-    """(model, task, split) -> the run that finished last."""
+    """(model, task, split) -> the run that finished last; a warning names runs of other settings it hides."""
     latest: dict[tuple[str, str, str], StoredRun] = {}
     for run in sorted(runs, key=lambda r: (r.manifest.finished_at or "", str(r.directory))):
-        if run.metrics is not None:
-            latest[(run.manifest.model, run.manifest.task, run.manifest.split)] = run
+        if run.metrics is None:
+            continue
+        slot = (run.manifest.model, run.manifest.task, run.manifest.split)
+        earlier = latest.get(slot)
+        if earlier is not None and earlier.manifest.run_id != run.manifest.run_id:
+            log.warning(
+                "%s on %s (%s): showing %s (prompt %s), not %s (prompt %s), which has other settings",
+                *slot, run.directory, run.manifest.prompt_variant, earlier.directory, earlier.manifest.prompt_variant,
+            )  # fmt: skip
+        latest[slot] = run
     return latest
 
 
