@@ -196,7 +196,7 @@ def run(
 ) -> None:
     """Run models on tasks; re-running the same command resumes where it stopped."""
     from .errors import ConfigError
-    from .report.leaderboard import build_leaderboard, to_rich
+    from .report.tables import build_table, to_rich
     from .runner import RunOptions, evaluate
     from .sharding import ShardSpec, TorchDistributedGroup, TorchrunEnv
     from .store import read_run
@@ -251,7 +251,7 @@ def run(
         return  # rank 0 reports for all ranks
     runs = [read_run(o.run_dir) for o in outcomes if o.run_dir is not None and o.metrics is not None]
     if runs:
-        console.print(to_rich(build_leaderboard(runs)))
+        console.print(to_rich(build_table(runs)))
     _summarize(console, outcomes)
     bad = [o for o in outcomes if o.failed_fraction > max_failures]
     if bad:

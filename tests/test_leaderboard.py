@@ -1,4 +1,4 @@
-"""Leaderboards are built only from stored runs."""
+"""Leaderboards are built only from stored runs: completed ones, with failed samples flagged."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from diffa_eval.report.leaderboard import build_leaderboard, runs_frame, to_markdown
+from diffa_eval.report.leaderboard import runs_frame
+from diffa_eval.report.tables import build_table, to_markdown
 from diffa_eval.runner import RunOptions, evaluate
 from diffa_eval.store import find_runs
 from diffa_eval.task import TASKS
@@ -21,21 +22,24 @@ def runs(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_rows_are_models_and_columns_are_primary_metrics(runs: Path) -> None:
-    board = build_leaderboard(find_runs([runs]))
-    assert [model for model, _ in board.rows] == ["chance", "oracle"]
-    assert [(c.task, c.metric, c.lower_is_better) for c in board.columns] == [
-        ("librispeech_test_clean", "wer", True),
-        ("mmau_test_mini", "accuracy", False),
-    ]
-    assert to_markdown(board).splitlines()[2] == "| chance | 100.00 | 20.00 |"
+def test_rows_are_models_and_columns_are_benchmark_sub_columns(runs: Path) -> None:
+    table = build_table(find_runs([runs]))
+    assert [row.name for row in table.rows] == ["chance", "oracle"]
+    assert [c.spec.label for c in table.columns] == ["sound", "music", "speech", "avg", "clean"]
+    markdown = to_markdown(table)
+    assert (
+        "| chance | <ins>33.33</ins> | <ins>25.00</ins> | <ins>0.00</ins> | <ins>20.00</ins> | <ins>100.00</ins> |"
+        in markdown
+    )
+    assert "| oracle | **100.00** | **100.00** | **100.00** | **100.00** | **0.00** |" in markdown
 
 
 def test_runs_that_have_not_completed_are_left_out(runs: Path) -> None:
     manifest = next(runs.glob("oracle/mmau_test_mini-*/manifest.json"))
     (manifest.parent / "metrics.json").unlink()
-    board = build_leaderboard(find_runs([runs]))
-    assert "mmau_test_mini (sample) accuracy" not in dict(board.rows)["oracle"]
+    table = build_table(find_runs([runs]))
+    oracle = next(row for row in table.rows if row.name == "oracle")
+    assert not any(key.startswith("mmau_test_mini") for key in oracle.cells)
 
 
 def test_failed_samples_are_flagged(runs: Path) -> None:
@@ -43,8 +47,11 @@ def test_failed_samples_are_flagged(runs: Path) -> None:
     metrics = json.loads(metrics_path.read_text())
     metrics["n_failed"] = 2
     metrics_path.write_text(json.dumps(metrics))
-    text = to_markdown(build_leaderboard(find_runs([runs])))
-    assert "| chance | 100.00 | 20.00* |" in text
+    text = to_markdown(build_table(find_runs([runs])))
+    assert (
+        "| chance | <ins>33.33</ins>* | <ins>25.00</ins>* | <ins>0.00</ins>* | <ins>20.00</ins>* | <ins>100.00</ins> |"
+        in text
+    )
     assert "some samples failed" in text
 
 
