@@ -631,6 +631,7 @@ def compare_command(
     metrics: Annotated[str | None, typer.Option(help="Comma-separated metrics to compare (default: all).")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the Markdown summary (a PR comment) here.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
+    tasks_dir: TasksDirOption = None,
 ) -> None:
     """Paired comparison of a candidate with a baseline; exits 1 when a metric drops significantly."""
     from .errors import ConfigError
@@ -638,6 +639,7 @@ def compare_command(
     from .store import atomic_write_text, find_runs, writing
 
     _setup_logging(False)
+    _load_task_dirs(tasks_dir)
     per_metric: dict[str, float] = {}
     for item in max_drop_for or []:
         name, sep, value = item.partition("=")
@@ -680,6 +682,13 @@ def sweep(
         Path | None, typer.Option(help="Write the trend across checkpoints as a PNG or SVG (needs matplotlib).")
     ] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the trend table as Markdown here.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder with local dataset copies; also DIFFA_EVAL_DATA_DIR.")
+    ] = None,
+    tasks_dir: TasksDirOption = None,
+    prompt: Annotated[str | None, typer.Option(help="Use this prompt variant on every task.")] = None,
+    judge_url: JudgeUrlOption = None,
+    judge_model: JudgeModelOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Evaluate every checkpoint matching a glob (resumable), then show the trend across checkpoints."""
@@ -690,6 +699,8 @@ def sweep(
     from .task import resolve_tasks
 
     _setup_logging(False)
+    _load_task_dirs(tasks_dir)
+    _set_judge(judge_url, judge_model)
     specs = [spec for text in _split_list(models) for spec in expand_checkpoints(text)]
     options = RunOptions(
         split=split,
@@ -697,7 +708,9 @@ def sweep(
         batch_size=batch_size,
         device=device,
         output_dir=output_dir,
+        data_dir=data_dir,
         generation={"max_new_tokens": max_new_tokens, "options": _parse_options(option or [])},
+        prompt=prompt,
         command=tuple(sys.argv),
     )
     console = _console()

@@ -140,3 +140,19 @@ def test_the_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_sweep_command_passes_the_run_settings_on(
+    tmp_path: Path, recording_model: tuple[str, list[list[str]], set[str]]
+) -> None:
+    import json
+
+    (tmp_path / "ckpt" / "checkpoint-1").mkdir(parents=True)
+    args = [
+        "sweep", "-m", f"recording@{tmp_path}/ckpt/checkpoint-*", "-t", "mmsu", "--split", "sample",
+        "--output-dir", str(tmp_path / "runs"), "--prompt", "official-2025", "--data-dir", str(tmp_path), "-q",
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(next((tmp_path / "runs").rglob("manifest.json")).read_text())
+    assert manifest["prompt_variant"] == "official-2025"
