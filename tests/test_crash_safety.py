@@ -27,8 +27,8 @@ import pytest
 
 from diffa_eval.runner import RunOptions
 
+from .chat_server import ChatServer, ReceivedRequest, Reply, running
 from .crash_harness import PHASES, TARGETS, Harness, KillPoint, comparable, lines, metrics, run_dir
-from .test_judge import ChatServer, ReceivedRequest, Reply
 
 KILL_POINTS = int(os.environ.get("DIFFA_EVAL_KILL_POINTS", "36"))
 SEED = int(os.environ.get("DIFFA_EVAL_KILL_SEED", "0"))
@@ -156,11 +156,8 @@ def _verdict_for(request: ReceivedRequest) -> Reply:
 
 @pytest.fixture
 def judge(tmp_path: Path) -> Iterator[ChatServer]:
-    server = ChatServer()
-    server.script = _verdict_for
-    server.start()
-    yield server
-    server.stop()
+    with running(_verdict_for) as server:
+        yield server
 
 
 def _judge_env(judge: ChatServer, cache: Path) -> dict[str, str]:

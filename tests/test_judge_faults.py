@@ -25,7 +25,7 @@ from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
 from diffa_eval.types import ModelSpec
 
-from .test_judge import SERVER_ERROR, ChatServer, ReceivedRequest, Reply
+from .chat_server import SERVER_ERROR, ChatServer, ReceivedRequest, Reply, running
 
 JUDGED = ("voicebench_alpacaeval", "voicebench_alpacaeval_full", "voicebench_commoneval", "voicebench_wildvoice")
 MAX_RETRIES = 3
@@ -47,19 +47,17 @@ FAULTS: dict[str, Reply] = {
 @pytest.fixture
 def judge(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ChatServer]:
     """The loopback judge named by DIFFA_EVAL_JUDGE_BASE_URL, with a short timeout and millisecond backoff."""
-    server = ChatServer()
-    server.start()
     for name in ("DIFFA_EVAL_JUDGE_API_KEY", "OPENAI_API_KEY", "DIFFA_EVAL_JUDGE_MODEL"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DIFFA_EVAL_JUDGE_BASE_URL", server.url)
     monkeypatch.setenv("DIFFA_EVAL_CACHE_DIR", str(tmp_path / "cache"))
     from_env = JudgeSettings.from_env
     quick = {"timeout_s": TIMEOUT_S, "max_retries": MAX_RETRIES, "backoff_s": 0.001, "max_backoff_s": 0.01}
     monkeypatch.setattr(
         voicebench_scorers.JudgeSettings, "from_env", classmethod(lambda cls, **overrides: from_env(**quick))
     )
-    yield server
-    server.stop()
+    with running() as server:
+        monkeypatch.setenv("DIFFA_EVAL_JUDGE_BASE_URL", server.url)
+        yield server
 
 
 def _run(tmp_path: Path, output: str) -> dict[str, RunOutcome]:

@@ -16,7 +16,7 @@ from diffa_eval.store import read_run
 from diffa_eval.task import TASKS, group_scores
 from diffa_eval.types import MetricValue, ModelSpec, Sample, TaskMetrics
 
-from .test_judge import SERVER_ERROR, ChatServer, Reply, fast
+from .chat_server import SERVER_ERROR, ChatServer, Reply, fast, running
 
 MCQ = TASKS.get("voicebench_openbookqa")
 
@@ -84,10 +84,8 @@ def judge_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def chat() -> Iterator[ChatServer]:
     """A scripted chat-completions server on 127.0.0.1."""
-    server = ChatServer()
-    server.start()
-    yield server
-    server.stop()
+    with running() as server:
+        yield server
 
 
 def _point_judge_at(monkeypatch: pytest.MonkeyPatch, chat: ChatServer) -> None:
