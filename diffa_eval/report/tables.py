@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -416,25 +416,52 @@ def _arrow(column: Column) -> str:
     return "↓" if column.spec.lower_is_better else "↑"
 
 
-def to_markdown(table: GroupedTable, with_ci: bool = False) -> str:
-    """GitHub Markdown: one header row `benchmark · column`, best in bold, second underlined."""
+@dataclass(frozen=True)
+class _CellFormat:
+    """How one output format writes a cell: the number, then its rank's emphasis, the CI, the marks."""
+
+    missing: str
+    number: Callable[[str], str]
+    best: Callable[[str], str]
+    second: Callable[[str], str]
+    ci: Callable[[float], str]
+    marks: Callable[[str], str]
+
+
+def _formatted_rows(table: GroupedTable, style: _CellFormat, with_ci: bool) -> list[tuple[Row, list[str]]]:
+    """Each row with its cells written in one format, in column order."""
     ranks = table.ranks()
-    header = ["model", *(f"{c.group_title} · {c.spec.label} {_arrow(c)}" for c in table.columns)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", *(["---:"] * len(table.columns))]) + "|"]
+    formatted = []
     for i, row in enumerate(table.rows):
-        values = []
+        texts = []
         for column in table.columns:
             cell = row.cells.get(column.key)
             if cell is None:
-                values.append("–")
+                texts.append(style.missing)
                 continue
-            text = _number(cell, row.kind)
+            text = style.number(_number(cell, row.kind))
+            rank = ranks.get((i, column.key))
+            text = style.best(text) if rank == 1 else style.second(text) if rank == 2 else text
             half = _half_width(cell)
             if with_ci and half is not None:
-                text += f" ± {half:.2f}"
-            rank = ranks.get((i, column.key))
-            text = f"**{text}**" if rank == 1 else f"<ins>{text}</ins>" if rank == 2 else text
-            values.append(text + _marks(cell, row))
+                text += style.ci(half)
+            texts.append(text + style.marks(_marks(cell, row)))
+        formatted.append((row, texts))
+    return formatted
+
+
+def _same(text: str) -> str:
+    return text
+
+
+_MARKDOWN = _CellFormat("–", _same, lambda t: f"**{t}**", lambda t: f"<ins>{t}</ins>", lambda h: f" ± {h:.2f}", _same)
+
+
+def to_markdown(table: GroupedTable, with_ci: bool = False) -> str:
+    """GitHub Markdown: one header row `benchmark · column`, best in bold, second underlined."""
+    header = ["model", *(f"{c.group_title} · {c.spec.label} {_arrow(c)}" for c in table.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", *(["---:"] * len(table.columns))]) + "|"]
+    for row, values in _formatted_rows(table, _MARKDOWN, with_ci):
         lines.append("| " + " | ".join([_row_name(row), *values]) + " |")
     notes = "".join(f"\n{note}  " for note in table.footnotes)
     return "\n".join(lines) + ("\n" + notes.rstrip() if notes else "") + "\n"
@@ -481,7 +508,6 @@ def to_latex(
     standalone: bool = False,
 ) -> str:
     """A booktabs table with a two-level header; needs `\\usepackage{booktabs}` (a full document with `standalone`)."""
-    ranks = table.ranks()
     groups = table.groups()
     spec = "l" + "".join("r" * len(columns) for _, columns in groups)
     lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{latex_escape(caption)}}}"]
@@ -498,23 +524,18 @@ def to_latex(
     lines.append(" & ".join(["Model", *labels]) + r" \\")
     lines.append(r"\midrule")
     previous_kind = None
-    for i, row in enumerate(table.rows):
+    latex = _CellFormat(
+        "--",
+        _latex_number,
+        lambda t: rf"\textbf{{{t}}}",
+        lambda t: rf"\underline{{{t}}}",
+        lambda h: rf"{{\scriptsize$\pm${h:.2f}}}",
+        latex_escape,
+    )
+    for row, values in _formatted_rows(table, latex, with_ci):
         if previous_kind is not None and row.kind == "reported" and previous_kind != "reported":
             lines.append(r"\midrule")
         previous_kind = row.kind
-        values = []
-        for column in table.columns:
-            cell = row.cells.get(column.key)
-            if cell is None:
-                values.append("--")
-                continue
-            text = _latex_number(_number(cell, row.kind))
-            rank = ranks.get((i, column.key))
-            text = rf"\textbf{{{text}}}" if rank == 1 else rf"\underline{{{text}}}" if rank == 2 else text
-            half = _half_width(cell)
-            if with_ci and half is not None:
-                text += rf"{{\scriptsize$\pm${half:.2f}}}"
-            values.append(text + latex_escape(_marks(cell, row)))
         lines.append(" & ".join([latex_escape(_row_name(row)), *values]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if table.footnotes:
@@ -622,26 +643,19 @@ def to_rich(table: GroupedTable, with_ci: bool = False) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
-    ranks = table.ranks()
     out = Table(title="diffa-eval leaderboard", caption="\n".join(map(escape, table.footnotes)) or None)
     out.add_column("model", style="bold")
     for column in table.columns:
         out.add_column(escape(f"{column.group_title}\n{column.spec.label} {_arrow(column)}"), justify="right")
-    for i, row in enumerate(table.rows):
-        values = []
-        for column in table.columns:
-            cell = row.cells.get(column.key)
-            if cell is None:
-                values.append("–")
-                continue
-            text = _number(cell, row.kind)
-            half = _half_width(cell)
-            if with_ci and half is not None:
-                text += f" ±{half:.2f}"
-            text = escape(text + _marks(cell, row))
-            rank = ranks.get((i, column.key))
-            style = {1: "bold", 2: "underline"}.get(rank or 0)
-            values.append(f"[{style}]{text}[/{style}]" if style else text)
+    terminal = _CellFormat(
+        "–",
+        escape,
+        lambda t: f"[bold]{t}[/bold]",
+        lambda t: f"[underline]{t}[/underline]",
+        lambda h: f" ±{h:.2f}",
+        escape,
+    )
+    for row, values in _formatted_rows(table, terminal, with_ci):
         out.add_row(escape(_row_name(row)), *values)
     return out
 
@@ -666,7 +680,6 @@ def to_html(
     table: GroupedTable, with_ci: bool = False, title: str = "diffa-eval leaderboard", figures: Sequence[str] = ()
 ) -> str:
     """A self-contained HTML page (no external resources); `figures` are inline SVG or `<img>` markup."""
-    ranks = table.ranks()
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -684,21 +697,17 @@ def to_html(
         "</thead>",
         "<tbody>",
     ]
-    for i, row in enumerate(table.rows):
-        cells = []
-        for column in table.columns:
-            cell = row.cells.get(column.key)
-            if cell is None:
-                cells.append("<td>–</td>")
-                continue
-            text = html.escape(_number(cell, row.kind))
-            rank = ranks.get((i, column.key))
-            text = f"<strong>{text}</strong>" if rank == 1 else f"<u>{text}</u>" if rank == 2 else text
-            half = _half_width(cell)
-            if with_ci and half is not None:
-                text += f' <span class="ci">±{half:.2f}</span>'
-            cells.append(f"<td>{text}{html.escape(_marks(cell, row))}</td>")
-        parts.append(f'<tr class="{row.kind}"><td>{html.escape(_row_name(row))}</td>{"".join(cells)}</tr>')
+    page = _CellFormat(
+        "–",
+        html.escape,
+        lambda t: f"<strong>{t}</strong>",
+        lambda t: f"<u>{t}</u>",
+        lambda h: f' <span class="ci">±{h:.2f}</span>',
+        html.escape,
+    )
+    for row, values in _formatted_rows(table, page, with_ci):
+        cells = "".join(f"<td>{value}</td>" for value in values)
+        parts.append(f'<tr class="{row.kind}"><td>{html.escape(_row_name(row))}</td>{cells}</tr>')
     parts += ["</tbody>", "</table>"]
     if table.footnotes:
         parts.append('<div class="notes">' + "".join(f"<p>{html.escape(n)}</p>" for n in table.footnotes) + "</div>")
