@@ -10,7 +10,7 @@ outputs are noise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -39,14 +39,17 @@ CHATML_AUDIO_TEMPLATE = (
 """ChatML, the format of the Qwen family and Audio Flamingo 3; @AUDIO@ stands for the audio placeholder."""
 
 
-def byte_level_tokenizer(special_tokens: Sequence[str], **named_tokens: str) -> Any:
-    """A byte-level BPE tokenizer without merges (256 byte tokens) plus `special_tokens`.
+def byte_level_tokenizer(special_tokens: Sequence[str] | Mapping[str, int], **named_tokens: str) -> Any:
+    """A byte-level BPE tokenizer without merges (256 byte tokens) plus `special_tokens`; given as a
+    mapping, the special tokens get those ids (e.g. a real model's), else ids after the bytes.
 
     `named_tokens` set the tokenizer's token attributes (eos_token, pad_token, audio_token, ...).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     vocab = {symbol: index for index, symbol in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    if isinstance(special_tokens, Mapping):
+        vocab.update(special_tokens)
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()

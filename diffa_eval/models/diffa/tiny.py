@@ -13,6 +13,7 @@ import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor
 
 from ...decoding import EOS_ID, EOT_ID, MASK_ID
+from ..tiny import byte_level_tokenizer
 from .llada import LLaDAConfig, LLaDAForMaskedDiffusion
 from .modeling import ACOUSTIC_LAYERS, DiffaArchitecture, DiffaAudioEncoder
 from .pipeline import DiffaPipeline
@@ -83,17 +84,8 @@ def tiny_diffa_config() -> dict[str, Any]:
 
 def tiny_tokenizer() -> Any:
     """A byte-level tokenizer (bytes are ids 0-255) with LLaDA's special tokens at LLaDA's ids."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {symbol: index for index, symbol in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    vocab.update(LLADA_SPECIAL_TOKENS)
-    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in LLADA_SPECIAL_TOKENS])
-    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=tokenizer,
+    return byte_level_tokenizer(
+        LLADA_SPECIAL_TOKENS,
         bos_token="<|startoftext|>",
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
