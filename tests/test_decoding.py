@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from diffa_eval.decoding import DiffusionSettings, generate, transfer_schedule
-from diffa_eval.decoding.masked_diffusion import _factor_count
 from diffa_eval.errors import ConfigError
+
+from .factor_rule import factor_count
 
 VOCAB, MASK, EOS = 48, 47, 46
 
@@ -94,7 +95,7 @@ def test_transfer_schedule_spreads_masked_tokens_evenly_front_loaded() -> None:
 def test_factor_rule_commits_the_nth_token_while_confidence_clears_its_threshold(
     confidences: list[float], factor: float, expected: int
 ) -> None:
-    assert _factor_count(torch.tensor(sorted(confidences, reverse=True)), factor) == expected
+    assert factor_count(torch.tensor(sorted(confidences, reverse=True)), factor) == expected
 
 
 def test_factor_decoding_stops_at_an_eos_with_nothing_masked_before_it() -> None:

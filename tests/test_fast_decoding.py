@@ -16,10 +16,12 @@ from diffa_eval.decoding import (
     parse_mode,
     sample,
 )
-from diffa_eval.decoding.masked_diffusion import _commit_counts, _factor_count
+from diffa_eval.decoding.masked_diffusion import _commit_counts
 from diffa_eval.errors import ConfigError
 from diffa_eval.models.diffa.llada import LLaDAConfig, LLaDAForMaskedDiffusion
 from diffa_eval.models.diffa.tiny import tiny_llada_config, tiny_pipeline
+
+from .factor_rule import factor_count
 
 VOCAB = 512
 MASK, EOS = VOCAB - 1, VOCAB - 2
@@ -182,7 +184,7 @@ def test_the_vectorised_factor_rule_counts_as_the_one_token_at_a_time_rule() -> 
         values = torch.rand(8, generator=generator, dtype=torch.float64) ** 0.2
         confidence = torch.full((1, 8), -torch.inf, dtype=torch.float64)
         confidence[0, :masked] = values[:masked]
-        expected = _factor_count(torch.sort(values[:masked], descending=True).values, 1.0)
+        expected = factor_count(torch.sort(values[:masked], descending=True).values, 1.0)
         counts = _commit_counts(confidence, torch.tensor([masked]), settings, torch.tensor([0]))
         assert int(counts[0]) == expected
 

@@ -380,22 +380,6 @@ def _sample_exact(denoiser: Denoiser, canvas: torch.Tensor, settings: DiffusionS
     return [passes] * canvas.shape[0]
 
 
-def _factor_count(sorted_confidence: torch.Tensor, factor: float) -> int:
-    """How many of the most confident masked tokens to commit: the n-th (1-indexed) while its
-    confidence is >= 1 - factor / (n + 1), at least one. As in DIFFA-2, when every token but the
-    last passes, the last is committed too."""
-    count = len(sorted_confidence)
-    values = sorted_confidence.tolist()
-    stop = 0
-    for stop in range(count):
-        threshold = -1.0 if stop == 0 else 1 - factor / (stop + 2)
-        if values[stop] < threshold:
-            break
-    if stop in (0, count - 1):
-        stop += 1
-    return stop
-
-
 def _commit_counts(
     confidence: torch.Tensor, remaining: torch.Tensor, settings: DiffusionSettings, scheduled: torch.Tensor
 ) -> torch.Tensor:
