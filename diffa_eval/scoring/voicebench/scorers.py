@@ -156,11 +156,13 @@ class VoiceBenchQAJudge(_JudgeScorer):
 
     def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score | Unscored:
         from ...errors import MissingDependencyError
-        from ..pedant import pedant_correct
+        from ..pedant import PedantModelMismatch, pedant_correct
 
         gpt = float(qa_vote(verdict.texts))
         try:
             pedant = float(pedant_correct(sample.reference or "", prediction, str(sample.fields["prompt"])))
+        except PedantModelMismatch as error:
+            return Unscored(f"SD-QA's PEDANT model is not the pinned one: {error}")  # a failure, not a wait
         except (MissingDependencyError, DataError) as error:
             # The official score needs both halves; the judge's verdict is cached, so scoring later is free.
             return Unscored(f"SD-QA needs PEDANT as well as the judge: {error}", pending=True)
