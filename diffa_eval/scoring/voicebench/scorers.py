@@ -5,7 +5,7 @@ official evaluator guesses at random, a guess seeded by the sample id) and recor
 `strict` verdict (a fallback is wrong) and the fallback flag in `Score.details`, so tasks
 report accuracy, accuracy_strict and fallback_rate side by side. Judge-scored subsets are
 `BatchScorer`s: they ask the configured LLM judge for all samples at once, cache every
-verdict, and store the judge's model, prompt hash and replies with each score.
+verdict, and store the judge's model, endpoint, prompt hash and replies with each score.
 """
 
 from __future__ import annotations
@@ -130,7 +130,12 @@ class _JudgeScorer(ABC):
 
 
 def _judgement(verdict: JudgeVerdict) -> dict[str, Any]:
-    return {"model": verdict.model, "prompt_sha256": verdict.prompt_sha256, "replies": list(verdict.texts)}
+    return {
+        "model": verdict.model,
+        "endpoint": verdict.endpoint,
+        "prompt_sha256": verdict.prompt_sha256,
+        "replies": list(verdict.texts),
+    }
 
 
 class VoiceBenchOpenJudge(_JudgeScorer):
