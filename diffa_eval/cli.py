@@ -35,7 +35,8 @@ JudgeUrlOption = Annotated[
     typer.Option(
         "--judge-url",
         help="OpenAI-compatible base URL of the LLM judge (VoiceBench open-ended subsets and sd-qa); "
-        "also DIFFA_EVAL_JUDGE_BASE_URL. Default: the OpenAI API with DIFFA_EVAL_JUDGE_API_KEY or OPENAI_API_KEY.",
+        "also DIFFA_EVAL_JUDGE_BASE_URL. Default: the OpenAI API with DIFFA_EVAL_JUDGE_API_KEY or OPENAI_API_KEY. "
+        "Another judge gets only DIFFA_EVAL_JUDGE_API_KEY, never OPENAI_API_KEY.",
     ),
 ]
 JudgeModelOption = Annotated[

@@ -1,10 +1,12 @@
-"""A chat-completions server on 127.0.0.1 whose replies a test scripts: answers, HTTP errors,
-delays past a client's timeout, malformed bodies, closed and reset connections."""
+"""A chat-completions server on 127.0.0.1 whose replies a test scripts: answers, HTTP errors and
+redirects, delays past a client's timeout, replies trickled a byte at a time, malformed bodies,
+closed and reset connections. It records every request, whatever its method."""
 
 from __future__ import annotations
 
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -28,8 +30,13 @@ class Reply:
     """A raw body instead of a chat completion."""
     headers: Mapping[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    """Seconds to wait before answering (cut short when the server stops)."""
     hang_up: str | None = None
     """"close": close the connection without answering; "reset": abort it (TCP RST)."""
+    trickle_s: float = 0.0
+    """When positive, the reply is sent one byte at a time with this pause between bytes."""
+    trickle_from_body: bool = False
+    """Send the status line and headers at once and trickle only the body."""
 
 
 def answer(*texts: str) -> Reply:
@@ -39,11 +46,16 @@ def answer(*texts: str) -> Reply:
 SERVER_ERROR = Reply(status=500, body=b'{"error": {"message": "The server had an error"}}')
 
 
+def redirect(status: int, location: str) -> Reply:
+    return Reply(status=status, body=b"", headers={"Location": location})
+
+
 @dataclass(frozen=True)
 class ReceivedRequest:
     body: dict[str, Any]
     headers: dict[str, str]
     at: float
+    method: str = "POST"
 
     @property
     def prompt(self) -> str:
@@ -53,7 +65,8 @@ class ReceivedRequest:
 class ChatServer:
     """POST /v1/chat/completions on 127.0.0.1: replies come from `queue` first, then from `script`."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: a server context with a certificate for "localhost", to serve https."""
         self.requests: list[ReceivedRequest] = []
         self.queue: list[Reply] = []
         self.script: Callable[[ReceivedRequest], Reply] = lambda request: Reply()
@@ -61,19 +74,25 @@ class ChatServer:
         self.in_flight = 0
         self.most_in_flight = 0
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self._scheme = "http" if tls is None else "https"
+        self._host = "127.0.0.1" if tls is None else "localhost"
         self._httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        return f"{self._scheme}://{self._host}:{self._httpd.server_address[1]}/v1"
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        self.stopping.set()  # replies still waiting or trickling end now
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -98,12 +117,19 @@ def _handler_for(server: ChatServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
+            self._serve()
+
+        def do_GET(self) -> None:  # what a client that follows a redirect to a POST may send
+            self._serve()
+
+        def _serve(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length))
-            request = ReceivedRequest(body, {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
+            body = json.loads(self.rfile.read(length)) if length else {}
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            request = ReceivedRequest(body, headers, time.monotonic(), self.command)
             reply = server.receive(request)
             try:
-                time.sleep(reply.delay_s)
+                server.stopping.wait(reply.delay_s)
             finally:
                 server.done()  # before answering, so that a client's next request never overlaps this one
             self.close_connection = True
@@ -114,13 +140,19 @@ def _handler_for(server: ChatServer) -> type[BaseHTTPRequestHandler]:
             if reply.hang_up == "close":
                 return
             payload = reply.body if reply.body is not None else _completion(server, request, reply)
-            self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}"]
+            head += ["Content-Type: application/json", f"Content-Length: {len(payload)}", "Connection: close"]
+            head += [f"{name}: {value}" for name, value in reply.headers.items()]
+            response = "\r\n".join([*head, "", ""]).encode("latin-1") + payload
+            if reply.trickle_s <= 0:
+                self.wfile.write(response)
+                return
+            at_once = len(response) - len(payload) if reply.trickle_from_body else 0
+            self.wfile.write(response[:at_once])
+            for index in range(at_once, len(response)):
+                if server.stopping.wait(reply.trickle_s):
+                    return
+                self.wfile.write(response[index : index + 1])
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -138,9 +170,11 @@ def _completion(server: ChatServer, request: ReceivedRequest, reply: Reply) -> b
 
 
 @contextmanager
-def running(script: Callable[[ReceivedRequest], Reply] | None = None) -> Iterator[ChatServer]:
+def running(
+    script: Callable[[ReceivedRequest], Reply] | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[ChatServer]:
     """A started server (replying with `script` when given), stopped on exit."""
-    server = ChatServer()
+    server = ChatServer(tls)
     if script is not None:
         server.script = script
     server.start()

@@ -28,7 +28,7 @@ import pytest
 from diffa_eval.runner import RunOptions
 
 from .chat_server import ChatServer, ReceivedRequest, Reply, running
-from .crash_harness import PHASES, TARGETS, Harness, KillPoint, comparable, lines, metrics, run_dir
+from .crash_harness import PHASES, TARGETS, Harness, KillPoint, comparable, lines, metrics, run_dir, wait_for
 
 KILL_POINTS = int(os.environ.get("DIFFA_EVAL_KILL_POINTS", "36"))
 SEED = int(os.environ.get("DIFFA_EVAL_KILL_SEED", "0"))
@@ -219,6 +219,48 @@ def test_sigkill_during_judge_scoring_resumes_without_asking_again_for_cached_ve
     assert len(per_prompt) == prompts
     assert sum(per_prompt.values()) - prompts <= kills * 4  # at most the requests in flight at each kill
     print(f"\n{kills} kills during judge scoring; {sum(per_prompt.values())} requests for {prompts} verdicts")
+
+
+def test_ctrl_c_during_judge_scoring_stops_within_seconds_and_keeps_every_cached_verdict(
+    harness: Harness, judge: ChatServer, tmp_path: Path
+) -> None:
+    answered = 6  # the judge answers this many requests, then stalls every request for minutes
+
+    def stalling(request: ReceivedRequest) -> Reply:
+        return _verdict_for(request) if len(judge.requests) <= answered else Reply(delay_s=600)
+
+    judge.script = stalling
+    cache, output = tmp_path / "cache", tmp_path / "runs"
+    process = subprocess.Popen(
+        harness.command(output, "crashy_judge"),
+        env={**harness.env, **_judge_env(judge, cache), "CRASHY_KILL_AT": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: len(judge.requests) >= answered + 4 and len(_cached_prompts(cache)) == answered, 60)
+        cached = _cached_prompts(cache)
+        stalled = len(judge.requests) - answered
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+        took = time.monotonic() - interrupted
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr.decode(errors="replace")
+    assert took < 5, f"Ctrl-C took {took:.1f} s to stop the run"
+    assert b"interrupted" in stdout
+    assert _cached_prompts(cache) == cached and len(cached) == answered
+
+    judge.script = _verdict_for
+    asked_before = len(judge.requests)
+    again = harness.run(output, task="crashy_judge", env=_judge_env(judge, cache))
+    assert again.returncode == 0, again.stderr
+    asked = [request.prompt for request in judge.requests[asked_before:]]
+    assert not set(asked) & cached and len(asked) == N_SAMPLES - 2 - answered
+    print(f"\nCtrl-C with {stalled} stalled judge requests in flight stopped the run in {took:.2f} s")
 
 
 # ---------------------------------------------------------------------------------------------

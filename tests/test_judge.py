@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,8 @@ from diffa_eval.scoring.judge import (
     JudgeSettings,
     JudgeVerdict,
     default_judge_cache_dir,
+    is_loopback_host,
+    is_openai_api,
     open_prompt,
     open_rating,
     open_score,
@@ -33,7 +42,7 @@ from diffa_eval.scoring.judge import (
     qa_vote,
 )
 
-from .chat_server import SERVER_ERROR, ChatServer, Reply, answer, fast, running
+from .chat_server import SERVER_ERROR, ChatServer, Reply, answer, fast, redirect, running
 
 
 @pytest.fixture
@@ -90,12 +99,13 @@ def test_settings_default_to_voicebench_judge() -> None:
 
 
 def test_api_key_comes_from_diffa_eval_variable_then_openai_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert JudgeSettings().api_key is None
+    assert JudgeSettings.from_env().api_key is None
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
-    assert JudgeSettings().api_key == "sk-openai"
+    assert JudgeSettings.from_env().api_key == "sk-openai"
     monkeypatch.setenv("DIFFA_EVAL_JUDGE_API_KEY", "sk-diffa")
-    assert JudgeSettings().api_key == "sk-diffa"
-    assert "sk-diffa" not in repr(JudgeSettings())
+    assert JudgeSettings.from_env().api_key == "sk-diffa"
+    assert "sk-diffa" not in repr(JudgeSettings.from_env())
+    assert JudgeSettings().api_key is None  # settings made in code take no key from the environment
 
 
 def test_from_env_reads_url_and_model_and_overrides_win_unless_none(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,6 +209,62 @@ def test_a_transient_failure_is_retried_until_the_judge_answers(
     assert len(server.requests) == 3
 
 
+@pytest.mark.parametrize(
+    "trickle",
+    [
+        pytest.param(Reply(trickle_s=0.05), id="headers"),
+        pytest.param(Reply(trickle_s=0.05, trickle_from_body=True), id="body"),
+    ],
+)
+def test_a_reply_trickled_a_byte_at_a_time_is_cut_off_at_the_request_deadline(
+    trickle: Reply, server: ChatServer, tmp_path: Path
+) -> None:
+    server.queue = [trickle]  # every byte comes well within the timeout, the whole reply long after it
+    started = time.monotonic()
+    outcome = JudgeClient(fast(server, timeout_s=0.5, max_retries=0), tmp_path).judge("rate this")
+    took = time.monotonic() - started
+    assert isinstance(outcome, JudgeFailure), outcome
+    assert "no complete answer within 0.5 s" in outcome.message
+    assert took < 1.5
+
+
+def test_a_trickled_reply_is_retried_and_the_next_answer_is_the_verdict(server: ChatServer, tmp_path: Path) -> None:
+    server.queue = [Reply(trickle_s=0.05, trickle_from_body=True)]
+    outcome = JudgeClient(fast(server, timeout_s=0.5), tmp_path).judge("rate this")
+    assert verdict(outcome).texts == ("5", "5", "5") and len(server.requests) == 2
+
+
+@pytest.fixture
+def https_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
+    """The scripted server over https, with a certificate for localhost that the client trusts."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    key, certificate = tmp_path / "key.pem", tmp_path / "certificate.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(certificate),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))  # the client's default trust store
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certificate, key)
+    with running(tls=tls) as chat:
+        yield chat
+
+
+def test_an_https_judge_answers_and_a_trickled_reply_is_cut_off_at_the_deadline_too(
+    https_server: ChatServer, tmp_path: Path
+) -> None:
+    assert https_server.url.startswith("https://localhost:")
+    outcome = verdict(JudgeClient(fast(https_server, api_key="sk-judge"), tmp_path).judge("rate this"))
+    assert outcome.texts == ("5", "5", "5") and https_server.requests[0].headers["authorization"] == "Bearer sk-judge"
+    https_server.queue = [Reply(trickle_s=0.05, trickle_from_body=True)]
+    started = time.monotonic()
+    failure = JudgeClient(fast(https_server, timeout_s=0.5, max_retries=0), tmp_path).judge("rate that")
+    assert isinstance(failure, JudgeFailure) and "no complete answer within 0.5 s" in failure.message
+    assert time.monotonic() - started < 1.5
+
+
 def test_retry_after_is_honoured_even_when_backoff_is_shorter(server: ChatServer, tmp_path: Path) -> None:
     server.queue = [Reply(status=429, headers={"Retry-After": "1"}, body=b"slow down")]
     verdict(JudgeClient(fast(server), tmp_path).judge("rate this"))
@@ -271,9 +337,30 @@ def test_judging_the_same_prompts_again_makes_no_request(server: ChatServer, tmp
     assert [verdict(outcome).prompt_sha256 for outcome in second] == [verdict(o).prompt_sha256 for o in first]
 
 
-def test_cached_verdicts_need_no_configured_judge(server: ChatServer, tmp_path: Path) -> None:
-    verdict(JudgeClient(fast(server), tmp_path).judge("rate this"))
-    offline = JudgeClient(JudgeSettings(model="judge-model", api_key=None), tmp_path)
+def _cache_as_before(cache: Path, prompt: str, texts: list[str], base_url: str) -> Path:
+    """A verdict file as versions that keyed verdicts without the judge's URL wrote it (default settings)."""
+    identity = {
+        "model": "gpt-4o-mini",
+        "system_message": SYSTEM_MESSAGE,
+        "prompt": prompt,
+        "n": 3,
+        "temperature": 0.5,
+        "top_p": 0.95,
+        "max_tokens": 1024,
+    }
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    path = cache / key[:2] / f"{key}.json"
+    path.parent.mkdir(parents=True)
+    request = {**identity, "base_url": base_url}
+    path.write_text(
+        json.dumps({"prompt_sha256": key, "model": "gpt-4o-mini-2024-07-18", "texts": texts, "request": request})
+    )
+    return path
+
+
+def test_cached_verdicts_need_no_configured_judge(tmp_path: Path) -> None:
+    _cache_as_before(tmp_path, "rate this", ["4", "5", "4"], DEFAULT_BASE_URL)
+    offline = JudgeClient(JudgeSettings(api_key=None), tmp_path)
     assert not offline.settings.configured
     assert verdict(offline.judge("rate this")).cached
     with pytest.raises(ConfigError, match="1 of 2 judge prompts have no cached verdict") as raised:
@@ -297,6 +384,35 @@ def test_a_changed_judge_setting_misses_the_cache(changed: dict[str, Any], serve
     outcome = verdict(JudgeClient(fast(server, **changed), tmp_path).judge("rate this"))
     assert not outcome.cached
     assert len(server.requests) == 2
+
+
+def test_verdicts_of_another_judge_server_are_not_reused_under_the_same_model_name(
+    server: ChatServer, tmp_path: Path
+) -> None:
+    server.script = lambda request: answer("1", "1", "1")
+    first = verdict(JudgeClient(fast(server), tmp_path).judge("rate this"))
+    with running(lambda request: answer("5", "5", "5")) as other:
+        second = verdict(JudgeClient(fast(other), tmp_path).judge("rate this"))
+        assert len(other.requests) == 1
+    assert (first.texts, second.texts) == (("1", "1", "1"), ("5", "5", "5"))
+    assert (first.endpoint, second.endpoint) == (f"{server.url}/chat/completions", f"{other.url}/chat/completions")
+    assert first.prompt_sha256 != second.prompt_sha256
+    back = verdict(JudgeClient(fast(server), tmp_path).judge("rate this"))  # each server's verdict stays cached
+    assert back.cached and back.texts == ("1", "1", "1") and len(server.requests) == 1
+
+
+def test_openai_verdicts_cached_before_the_judge_url_was_part_of_the_key_are_still_used(tmp_path: Path) -> None:
+    _cache_as_before(tmp_path, "rate this", ["4", "5", "4"], DEFAULT_BASE_URL)
+    outcome = verdict(JudgeClient(JudgeSettings(api_key=None), tmp_path).judge("rate this"))
+    assert outcome.cached and outcome.texts == ("4", "5", "4")
+    assert outcome.endpoint == "https://api.openai.com/v1/chat/completions"
+
+
+def test_a_verdict_another_server_cached_under_the_openai_key_is_not_taken_for_openais(tmp_path: Path) -> None:
+    # earlier versions keyed verdicts by model name only: a local server called "gpt-4o-mini" filled OpenAI's keys
+    _cache_as_before(tmp_path, "rate this", ["1", "1", "1"], "http://127.0.0.1:8000/v1")
+    with pytest.raises(ConfigError, match="1 of 1 judge prompts have no cached verdict"):
+        JudgeClient(JudgeSettings(api_key=None), tmp_path).judge("rate this")
 
 
 def test_transport_settings_do_not_change_which_verdict_is_cached(server: ChatServer, tmp_path: Path) -> None:
@@ -356,6 +472,159 @@ def test_clients_writing_the_same_cache_at_once_leave_only_whole_files(server: C
     files = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert len(files) == 20
     assert all(json.loads(path.read_text())["texts"] == ["5", "5", "5"] for path in files)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the API key goes
+
+
+def test_openai_api_key_goes_only_to_the_openai_api(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    assert JudgeSettings.from_env().api_key == "sk-openai"
+    monkeypatch.setenv("DIFFA_EVAL_JUDGE_BASE_URL", server.url)
+    settings = JudgeSettings.from_env(model="judge-model")
+    assert settings.api_key is None and settings.configured
+    verdict(JudgeClient(settings, tmp_path).judge("rate this"))
+    assert "authorization" not in server.requests[0].headers
+    assert not any("sk-openai" in value for value in server.requests[0].headers.values())
+
+
+def test_another_judge_gets_the_diffa_eval_key(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    monkeypatch.setenv("DIFFA_EVAL_JUDGE_API_KEY", "sk-judge")
+    verdict(JudgeClient(JudgeSettings.from_env(base_url=server.url, model="judge-model"), tmp_path).judge("rate this"))
+    assert server.requests[0].headers["authorization"] == "Bearer sk-judge"
+
+
+@pytest.mark.parametrize(
+    ("url", "openai"),
+    [
+        ("https://api.openai.com/v1", True),
+        ("https://API.OpenAI.com/v1/", True),
+        ("https://api.openai.com:443/v1", True),
+        ("http://api.openai.com/v1", False),
+        ("https://api.openai.com:8443/v1", False),
+        ("https://api.openai.com.example.net/v1", False),
+        ("https://openai-proxy.example.net/v1", False),
+        ("http://localhost:8000/v1", False),
+    ],
+)
+def test_only_https_on_the_openai_api_host_counts_as_the_openai_api(url: str, openai: bool) -> None:
+    assert is_openai_api(url) is openai
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_so_the_other_host_gets_neither_key_nor_prompt(
+    status: int, server: ChatServer, tmp_path: Path
+) -> None:
+    with running() as elsewhere:
+        server.script = lambda request: redirect(status, f"{elsewhere.url}/chat/completions")
+        outcome = JudgeClient(fast(server, api_key="sk-judge"), tmp_path).judge("rate this")
+        assert elsewhere.requests == []
+    assert isinstance(outcome, JudgeFailure) and outcome.attempts == 1
+    assert f"HTTP {status}" in outcome.message and f"redirect to {elsewhere.url}/chat/completions" in outcome.message
+    assert "--judge-url" in outcome.message
+    assert not any(tmp_path.rglob("*.json"))
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("127.0.0.1", True),
+        ("127.10.20.30", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", True),
+        ("judge.example.net", False),
+        ("localhost.example.net", False),
+        ("127.0.0.1.example.net", False),
+        ("10.0.0.5", False),
+        ("192.168.1.20", False),
+        ("0.0.0.0", False),
+        ("::", False),
+    ],
+)
+def test_a_loopback_host_is_localhost_or_a_loopback_address_as_written(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("url", "key", "allowed"),
+    [
+        ("http://judge.example.net/v1", "sk-judge", False),
+        ("http://10.0.0.5:8000/v1", "sk-judge", False),
+        ("http://judge.example.net/v1", None, True),  # no key, nothing to leak
+        ("https://judge.example.net/v1", "sk-judge", True),
+        ("http://localhost:8000/v1", "sk-judge", True),
+        ("http://127.0.0.1:8000/v1", "sk-judge", True),
+        ("http://[::1]:8000/v1", "sk-judge", True),
+    ],
+)
+def test_a_key_over_http_to_another_machine_needs_the_opt_in(url: str, key: str | None, allowed: bool) -> None:
+    if allowed:
+        JudgeSettings(base_url=url, api_key=key)
+    else:
+        with pytest.raises(ConfigError, match="DIFFA_EVAL_JUDGE_ALLOW_HTTP_KEY=1") as raised:
+            JudgeSettings(base_url=url, api_key=key)
+        assert "sk-judge" not in str(raised.value)
+    assert JudgeSettings(base_url=url, api_key=key, allow_http_key=True).api_key == key
+
+
+def test_the_http_opt_in_is_read_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIFFA_EVAL_JUDGE_API_KEY", "sk-judge")
+    monkeypatch.setenv("DIFFA_EVAL_JUDGE_BASE_URL", "http://judge.example.net/v1")
+    with pytest.raises(ConfigError, match="refusing to send the API key in clear text"):
+        JudgeSettings.from_env()
+    monkeypatch.setenv("DIFFA_EVAL_JUDGE_ALLOW_HTTP_KEY", "1")
+    assert JudgeSettings.from_env().allow_http_key
+    monkeypatch.setenv("DIFFA_EVAL_JUDGE_ALLOW_HTTP_KEY", "perhaps")
+    with pytest.raises(ConfigError, match="DIFFA_EVAL_JUDGE_ALLOW_HTTP_KEY must be 1 or 0"):
+        JudgeSettings.from_env()
+
+
+def test_with_the_opt_in_the_key_goes_over_http_to_a_host_named_otherwise(
+    server: ChatServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # "judge.lan" stands for another machine: the name is resolved to this server, the decision is on the name
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    resolve = socket.getaddrinfo
+
+    def lan(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return resolve("127.0.0.1" if host == "judge.lan" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lan)
+    url = f"http://judge.lan:{port}/v1"
+    with pytest.raises(ConfigError):
+        JudgeSettings(base_url=url, model="judge-model", api_key="sk-judge")
+    settings = JudgeSettings(base_url=url, model="judge-model", api_key="sk-judge", allow_http_key=True)
+    verdict(JudgeClient(settings, tmp_path).judge("rate this"))
+    assert server.requests[0].headers["authorization"] == "Bearer sk-judge"
+    assert server.requests[0].headers["host"] == f"judge.lan:{port}"
+
+
+@pytest.mark.slow
+def test_a_run_with_a_key_for_an_http_judge_elsewhere_stops_with_the_opt_in_named(tmp_path: Path) -> None:
+    environment = {
+        **os.environ,
+        "DIFFA_EVAL_JUDGE_API_KEY": "sk-judge",
+        "DIFFA_EVAL_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    environment.pop("DIFFA_EVAL_JUDGE_ALLOW_HTTP_KEY", None)
+    command = [
+        sys.executable, "-m", "diffa_eval", "run", "-m", "chance", "-t", "voicebench_commoneval", "--split", "sample",
+        "--output-dir", str(tmp_path / "runs"), "--quiet", "--judge-url", "http://judge.invalid/v1",
+    ]  # fmt: skip
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "refusing to send the API key in clear text (http) to judge.invalid" in done.stderr
+    assert "DIFFA_EVAL_JUDGE_ALLOW_HTTP_KEY=1" in done.stderr
+    assert "sk-judge" not in done.stdout + done.stderr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -129,6 +129,25 @@ def test_a_rerun_elsewhere_reuses_every_cached_verdict(
     assert again.generated == 2 and len(chat.requests) == asked == 2
 
 
+def test_another_judge_server_under_the_same_model_name_is_asked_anew_and_each_record_names_its_judge(
+    tmp_path: Path,
+    judge_env: None,
+    chat: ChatServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chat.script = lambda request: Reply(texts=["2", "2", "2"])
+    _point_judge_at(monkeypatch, chat)
+    first = _run(tmp_path, "voicebench_commoneval", "first")
+    with running(lambda request: Reply(texts=["5", "5", "5"])) as other:
+        _point_judge_at(monkeypatch, other)
+        second = _run(tmp_path, "voicebench_commoneval", "second")  # the same cache, another server
+        assert len(other.requests) == 2
+    assert (first.metrics.metrics["gpt_score"].value, second.metrics.metrics["gpt_score"].value) == (2.0, 5.0)
+    for outcome, server in ((first, chat), (second, other)):
+        endpoints = {record.judgement["endpoint"] for record in read_run(outcome.run_dir).records()}
+        assert endpoints == {f"{server.url}/chat/completions"}
+
+
 def test_a_judge_that_keeps_failing_leaves_a_per_sample_error_and_no_regeneration(
     tmp_path: Path,
     judge_env: None,

@@ -8,13 +8,20 @@ reference (sd-qa). `open_score` and `qa_vote` read those answers as its `open` a
 `JudgeClient` sends the prompts to any OpenAI-compatible `POST {base_url}/chat/completions` endpoint, a
 few at a time, retrying what can succeed on a second try, and keeps every verdict in an on-disk cache:
 scoring the same outputs again makes no request, and an interrupted batch resumes where it stopped.
+
+An API key goes only where it was meant to: OPENAI_API_KEY only to the OpenAI API, any other judge
+gets DIFFA_EVAL_JUDGE_API_KEY; redirects are never followed; a key is not sent in clear text (http)
+to another machine unless DIFFA_EVAL_JUDGE_ALLOW_HTTP_KEY says so. Each request has a total deadline,
+and an interrupted batch (Ctrl-C) stops its requests in flight at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import http.client
+import ipaddress
 import json
 import logging
 import math
@@ -22,17 +29,21 @@ import os
 import random
 import re
 import socket
+import ssl
 import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import IO, Any
 
 from ..cache import cache_root
 from ..errors import ConfigError, DiffaEvalError
@@ -41,11 +52,14 @@ from ..store import atomic_write_text
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+OPENAI_API_HOST = "api.openai.com"
 DEFAULT_MODEL = "gpt-4o-mini"
 API_KEY_ENV = "DIFFA_EVAL_JUDGE_API_KEY"
 OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
 BASE_URL_ENV = "DIFFA_EVAL_JUDGE_BASE_URL"
 MODEL_ENV = "DIFFA_EVAL_JUDGE_MODEL"
+ALLOW_HTTP_KEY_ENV = "DIFFA_EVAL_JUDGE_ALLOW_HTTP_KEY"
+"""Set to 1 to send the API key over plain http to a judge on another machine (a network you trust)."""
 
 SYSTEM_MESSAGE = "You are a helpful assistant who tries to help answer the user's question."
 """The system message of every VoiceBench judge request."""
@@ -99,7 +113,8 @@ HOW_TO_CONFIGURE = (
     "No LLM judge is configured. For the official judge (gpt-4o-mini on the OpenAI API) set "
     f"{API_KEY_ENV} (or {OPENAI_API_KEY_ENV}) to an API key. For another OpenAI-compatible server, such as a "
     f"local vLLM server that needs no key, pass --judge-url (or set {BASE_URL_ENV}), e.g. "
-    f"http://localhost:8000/v1, and --judge-model (or set {MODEL_ENV}) to the name of the model it serves."
+    f"http://localhost:8000/v1, and --judge-model (or set {MODEL_ENV}) to the name of the model it serves; "
+    f"a server that needs a key gets {API_KEY_ENV} ({OPENAI_API_KEY_ENV} goes only to {OPENAI_API_HOST})."
 )
 
 MAX_RETRY_AFTER_S = 600.0
@@ -107,6 +122,8 @@ MAX_RETRY_AFTER_S = 600.0
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 _ERROR_BODY_CHARS = 300
+_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+"""A judge's reply is a few KB; a larger one is refused rather than held in memory."""
 
 
 def open_prompt(instruction: str, response: str) -> str:
@@ -132,9 +149,77 @@ def _env(name: str) -> str | None:
     return value or None
 
 
-def api_key_from_env() -> str | None:
-    """DIFFA_EVAL_JUDGE_API_KEY, else OPENAI_API_KEY; None when neither is set (or both are empty)."""
-    return _env(API_KEY_ENV) or _env(OPENAI_API_KEY_ENV)
+def is_openai_api(base_url: str) -> bool:
+    """True for an https URL on the OpenAI API host (its default port), the only place OPENAI_API_KEY goes."""
+    parts = urllib.parse.urlsplit(base_url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme.lower() == "https" and parts.hostname == OPENAI_API_HOST and port in (None, 443)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when `host` names this machine by itself: "localhost" or a loopback address (127.0.0.0/8, ::1).
+
+    The name is judged as written, never resolved: a name that resolves to a loopback address today may
+    not tomorrow, so any other name counts as another machine.
+    """
+    host = host.strip().strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def api_key_from_env(base_url: str = DEFAULT_BASE_URL) -> str | None:
+    """The key for a judge at `base_url`: DIFFA_EVAL_JUDGE_API_KEY, else OPENAI_API_KEY for the OpenAI API only.
+
+    OPENAI_API_KEY is set for many other tools, so sending it to whatever judge URL is configured
+    would hand it to that server; a judge elsewhere gets a key only when DIFFA_EVAL_JUDGE_API_KEY is set.
+    """
+    explicit = _env(API_KEY_ENV)
+    if explicit or not _env(OPENAI_API_KEY_ENV):
+        return explicit
+    if is_openai_api(base_url):
+        return _env(OPENAI_API_KEY_ENV)
+    log.info(
+        "%s is sent only to %s, not to the judge at %s; set %s if that judge needs a key",
+        OPENAI_API_KEY_ENV,
+        OPENAI_API_HOST,
+        base_url,
+        API_KEY_ENV,
+    )
+    return None
+
+
+def _normalized_url(url: str) -> str:
+    """`url` without surrounding blanks or trailing slashes, its scheme and host in lower case."""
+    parts = urllib.parse.urlsplit(url.strip())
+    normalized = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower())
+    return urllib.parse.urlunsplit(normalized).rstrip("/")
+
+
+def _has_valid_port(parts: urllib.parse.SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018  (parsing the port is the check)
+    except ValueError:
+        return False
+    return True
+
+
+def _env_flag(name: str) -> bool:
+    value = (_env(name) or "0").lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {value!r}")
 
 
 def default_judge_cache_dir() -> Path:
@@ -147,14 +232,15 @@ class JudgeSettings:
     """Which judge to ask and how: the defaults are VoiceBench's `api_judge.py` settings.
 
     The official script also passes frequency_penalty=0, presence_penalty=0 and stop=None, which are
-    the API's defaults, so they are not sent. The sampling settings (model, system message, n,
-    temperature, top_p, max_tokens) are part of every verdict's cache key; the transport settings
-    (base URL, key, concurrency, timeout, retries, backoff) are not.
+    the API's defaults, so they are not sent. The judge's identity (its base URL) and the sampling
+    settings (model, system message, n, temperature, top_p, max_tokens) are part of every verdict's
+    cache key; the transport settings (key, concurrency, timeout, retries, backoff) are not.
+    `from_env` reads the base URL, model and key from the environment; the key is sent as given.
     """
 
     base_url: str = DEFAULT_BASE_URL
     model: str = DEFAULT_MODEL
-    api_key: str | None = field(default_factory=api_key_from_env, repr=False)
+    api_key: str | None = field(default=None, repr=False)
     system_message: str = SYSTEM_MESSAGE
     n: int = 3
     temperature: float = 0.5
@@ -163,19 +249,33 @@ class JudgeSettings:
     concurrency: int = 4
     """Requests in flight at once (the official script uses a pool of 4 processes)."""
     timeout_s: float = 120.0
-    """How long one request may take, connecting included."""
+    """How long one request may take in all, from connecting to the last byte of the answer."""
     max_retries: int = 10
     """Failed requests tolerated per prompt before it is given up as a `JudgeFailure`."""
     backoff_s: float = 1.0
     """Wait before the first retry; it doubles with each further retry, with random jitter."""
     max_backoff_s: float = 60.0
     """The longest wait between two retries, unless the server asks for more with Retry-After."""
+    allow_http_key: bool = False
+    """Send the API key over plain http to a judge on another machine (anyone on the way can read it)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_url", self.base_url.strip().rstrip("/"))
+        object.__setattr__(self, "base_url", _normalized_url(self.base_url))
         problems = []
-        if not self.base_url.startswith(("http://", "https://")):
+        parts = urllib.parse.urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             problems.append(f"base_url must be an http(s) URL, not {self.base_url!r}")
+        elif parts.username is not None or parts.password is not None:
+            problems.append(f"base_url must not hold credentials; put the key in {API_KEY_ENV}")
+        elif not _has_valid_port(parts):
+            problems.append(f"base_url has an invalid port: {self.base_url!r}")
+        elif (
+            self.api_key and parts.scheme == "http" and not is_loopback_host(parts.hostname) and not self.allow_http_key
+        ):
+            problems.append(  # anyone on the way could read the key
+                f"refusing to send the API key in clear text (http) to {parts.hostname}: use an https URL, "
+                f"or set {ALLOW_HTTP_KEY_ENV}=1 if the network between here and there is trusted"
+            )
         if not self.model:
             problems.append("model must not be empty")
         for name in ("n", "max_tokens", "concurrency"):
@@ -201,18 +301,18 @@ class JudgeSettings:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ConfigError(f"unknown judge setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        values: dict[str, Any] = {
-            "base_url": _env(BASE_URL_ENV),
-            "model": _env(MODEL_ENV),
-            "api_key": api_key_from_env(),
-        }
+        values: dict[str, Any] = {"base_url": _env(BASE_URL_ENV), "model": _env(MODEL_ENV)}
         values.update({name: value for name, value in overrides.items() if value is not None})
+        if "api_key" not in values:
+            values["api_key"] = api_key_from_env(values["base_url"] or DEFAULT_BASE_URL)
+        if "allow_http_key" not in values:
+            values["allow_http_key"] = _env_flag(ALLOW_HTTP_KEY_ENV)
         return cls(**{name: value for name, value in values.items() if value is not None})
 
     @property
     def configured(self) -> bool:
         """True when requests can be sent: an API key is set, or the judge is a server other than OpenAI's."""
-        return bool(self.api_key) or self.base_url != DEFAULT_BASE_URL
+        return bool(self.api_key) or not is_openai_api(self.base_url)
 
     @property
     def how_to_configure(self) -> str:
@@ -225,8 +325,15 @@ class JudgeSettings:
         return f"{self.base_url}/chat/completions"
 
     def request_sha256(self, prompt: str) -> str:
-        """The identity of a judge request: sha256 of the model, system message, prompt and sampling settings."""
-        identity = {
+        """The identity of a judge request: sha256 of the judge, model, system message, prompt and sampling settings.
+
+        Two servers may serve different models under one name, so the judge's base URL is part of the
+        identity, except for the OpenAI API: its identity is as it was before the URL counted, so that
+        verdicts cached earlier stay valid (a cached verdict is used only where the base URL recorded
+        with it is this one, so one that another server gave under that key is never taken for OpenAI's).
+        """
+        identity: dict[str, Any] = {} if is_openai_api(self.base_url) else {"judge": self.base_url}
+        identity |= {
             "model": self.model,
             "system_message": self.system_message,
             "prompt": prompt,
@@ -247,9 +354,11 @@ class JudgeVerdict:
     model: str
     """The model that answered as the server named it (e.g. a dated snapshot), else the requested name."""
     prompt_sha256: str
-    """`JudgeSettings.request_sha256` of the request: the model, system message, prompt and sampling settings."""
+    """`JudgeSettings.request_sha256` of the request: the judge, model, system message, prompt and sampling settings."""
     cached: bool
     """True when the verdict was read from the cache instead of requested."""
+    endpoint: str
+    """The chat-completions URL that gave the verdict."""
 
 
 @dataclass(frozen=True)
@@ -275,13 +384,176 @@ class _FatalError(Exception):
     pass
 
 
+class _RequestGuard:
+    """One request's total deadline: its socket is shut down when the deadline passes or its batch stops.
+
+    A socket timeout bounds each read, not the request: a server that sends a byte now and then would
+    hold a request open without end, and an interrupted batch would wait for its reads to time out.
+    Shutting the socket down from another thread ends a connect, read or write in progress at once.
+    The guard holds a duplicate of the socket, which stays valid when TLS takes the original over.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s
+        self.expired = False
+        self.interrupted = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._open = True
+        self._timer = threading.Timer(timeout_s, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _RequestGuard:
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._open = False
+            for duplicate in self._sockets:
+                duplicate.close()
+            self._sockets.clear()
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self.interrupted = True
+            self._shut_down()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shut_down()
+
+    def _shut_down(self) -> None:
+        for duplicate in self._sockets:
+            with contextlib.suppress(OSError):  # not connected (yet, or any more): nothing to end
+                duplicate.shutdown(socket.SHUT_RDWR)
+
+    def _watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            if not self._open:
+                raise OSError("the request is over")
+            duplicate = sock.dup()
+            self._sockets.append(duplicate)
+            if self.expired or self.interrupted:
+                duplicate.shutdown(socket.SHUT_RDWR)
+
+    def create_connection(
+        self, address: tuple[str, int], timeout: float | None = None, source_address: Any = None, *args: Any
+    ) -> socket.socket:
+        """socket.create_connection, with each socket under this guard before it connects."""
+        host, port = address
+        last_error: OSError | None = None
+        for family, kind, protocol, _, socket_address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0 or self.interrupted:
+                break
+            sock = socket.socket(family, kind, protocol)
+            try:
+                self._watch(sock)
+                # http.client passes its own timeout, or a sentinel object when it has none
+                sock.settimeout(min(timeout, remaining) if isinstance(timeout, (int, float)) else remaining)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(socket_address)
+                return sock
+            except OSError as error:
+                sock.close()
+                last_error = error
+        if last_error is not None:
+            raise last_error
+        raise TimeoutError(f"no connection to {host}:{port} within {self.timeout_s:g} s")
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, guard: _RequestGuard, **options: Any) -> None:
+        super().__init__(host, **options)
+        self._create_connection = guard.create_connection  # http.client makes its socket with this
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, guard: _RequestGuard, **options: Any) -> None:
+        super().__init__(host, **options)
+        self._create_connection = guard.create_connection
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, guard: _RequestGuard) -> None:
+        super().__init__()
+        self._guard = guard
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        guard = self._guard
+        return self.do_open(lambda host, **options: _GuardedHTTPConnection(host, guard, **options), req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, guard: _RequestGuard) -> None:
+        super().__init__()
+        self._guard = guard
+        self._tls = ssl.create_default_context()
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        guard, tls = self._guard, self._tls
+        return self.do_open(
+            lambda host, **options: _GuardedHTTPSConnection(host, guard, **{**options, "context": tls}), req
+        )
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are answers, not directions: following one would send the prompts and the key elsewhere."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        return None
+
+
+class _Batch:
+    """The requests of one `judge_many` call in flight; stopping it ends their waits and requests at once."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._guards: set[_RequestGuard] = set()
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped.set()
+            for guard in self._guards:
+                guard.interrupt()
+
+    @contextlib.contextmanager
+    def request(self, timeout_s: float) -> Iterator[_RequestGuard]:
+        with _RequestGuard(timeout_s) as guard:
+            with self._lock:
+                if self.stopped.is_set():
+                    guard.interrupt()
+                self._guards.add(guard)
+            try:
+                yield guard
+            finally:
+                with self._lock:
+                    self._guards.discard(guard)
+
+
 class JudgeClient:
     """Asks an OpenAI-compatible chat-completions server for verdicts, with retries and an on-disk cache.
 
     Each verdict is cached in `cache_dir` as a small JSON file named by its `prompt_sha256`, written
     atomically as soon as it arrives, so concurrent clients and killed processes never leave a torn
-    file, and re-scoring is offline and free. A changed sampling setting or judge model misses the
-    cache. Failures are not cached.
+    file, and re-scoring is offline and free. A changed judge URL, sampling setting or judge model
+    misses the cache. Failures are not cached.
 
     Servers that return fewer than n choices (some local servers ignore n) are asked again, for the
     missing number of choices, until n answers are collected; each such request counts as an attempt.
@@ -312,14 +584,26 @@ class JudgeClient:
         ):
             log.warning("ignoring cached judge verdict %s: it does not hold %d texts", path, self.settings.n)
             return None
+        request = data.get("request")
+        judge = request.get("base_url") if isinstance(request, dict) else None
+        if not isinstance(judge, str) or _normalized_url(judge) != self.settings.base_url:
+            log.warning("ignoring cached judge verdict %s: another judge (%s) gave it", path, judge)
+            return None
         model = data.get("model")
-        return JudgeVerdict(tuple(texts), model if isinstance(model, str) else self.settings.model, key, cached=True)
+        return JudgeVerdict(
+            tuple(texts),
+            model if isinstance(model, str) else self.settings.model,
+            key,
+            cached=True,
+            endpoint=self.settings.endpoint,
+        )
 
     def judge_many(self, prompts: Sequence[str]) -> list[JudgeVerdict | JudgeFailure]:
         """One verdict or failure per prompt, in order; cached prompts make no request.
 
         Identical prompts are judged once. Raises ConfigError when some prompts are not cached and no
-        judge is configured.
+        judge is configured. An interruption (KeyboardInterrupt) ends the requests in flight at once;
+        every verdict received before it is cached.
         """
         unique = list(dict.fromkeys(prompts))
         outcomes: dict[str, JudgeVerdict | JudgeFailure] = {}
@@ -347,19 +631,21 @@ class JudgeClient:
         return [outcomes[prompt] for prompt in prompts]
 
     def _judge_uncached(self, prompts: Sequence[str]) -> dict[str, JudgeVerdict | JudgeFailure]:
-        stop = threading.Event()
+        batch = _Batch()
         executor = ThreadPoolExecutor(
             max_workers=min(self.settings.concurrency, len(prompts)), thread_name_prefix="diffa-eval-judge"
         )
         outcomes: dict[str, JudgeVerdict | JudgeFailure] = {}
         try:
             futures: dict[Future[JudgeVerdict | JudgeFailure], str] = {
-                executor.submit(self._judge_one, prompt, stop): prompt for prompt in prompts
+                executor.submit(self._judge_one, prompt, batch): prompt for prompt in prompts
             }
             for future in as_completed(futures):
                 outcomes[futures[future]] = future.result()
         finally:
-            stop.set()  # an interrupted batch: waiting workers give up at once, finished verdicts stay cached
+            # An interrupted batch: waiting workers give up and requests in flight end at once, so that the
+            # workers (which the interpreter waits for at exit) are done in moments; finished verdicts stay cached.
+            batch.stop()
             executor.shutdown(wait=False, cancel_futures=True)
         failed = sum(isinstance(outcome, JudgeFailure) for outcome in outcomes.values())
         if failed:
@@ -368,17 +654,17 @@ class JudgeClient:
             )
         return outcomes
 
-    def _judge_one(self, prompt: str, stop: threading.Event) -> JudgeVerdict | JudgeFailure:
+    def _judge_one(self, prompt: str, batch: _Batch) -> JudgeVerdict | JudgeFailure:
         wanted = self.settings.n
         texts: list[str] = []
         served_model: str | None = None
         attempts = failures = 0
         while len(texts) < wanted:
-            if stop.is_set():
+            if batch.stopped.is_set():
                 return JudgeFailure("the batch was interrupted before this prompt was judged", attempts)
             attempts += 1
             try:
-                model, answers = self._request(prompt, wanted - len(texts))
+                model, answers = self._request(prompt, wanted - len(texts), batch)
             except _FatalError as error:
                 return JudgeFailure(str(error), attempts)
             except _RetryableError as error:
@@ -396,7 +682,7 @@ class JudgeClient:
                     self.settings.max_retries,
                     delay,
                 )
-                if stop.wait(delay):
+                if batch.stopped.wait(delay):
                     return JudgeFailure("the batch was interrupted before this prompt was judged", attempts)
                 continue
             texts.extend(answers[: wanted - len(texts)])
@@ -404,7 +690,11 @@ class JudgeClient:
             if len(texts) < wanted:
                 log.debug("the judge returned %d of %d answers; asking for the rest", len(texts), wanted)
         verdict = JudgeVerdict(
-            tuple(texts), served_model or self.settings.model, self.settings.request_sha256(prompt), cached=False
+            tuple(texts),
+            served_model or self.settings.model,
+            self.settings.request_sha256(prompt),
+            cached=False,
+            endpoint=self.settings.endpoint,
         )
         self._store(prompt, verdict)
         return verdict
@@ -415,7 +705,7 @@ class JudgeClient:
         delay = step / 2 + self._random.uniform(0, step / 2)
         return max(delay, retry_after) if retry_after is not None else delay
 
-    def _request(self, prompt: str, n: int) -> tuple[str | None, list[str]]:
+    def _request(self, prompt: str, n: int, batch: _Batch) -> tuple[str | None, list[str]]:
         settings = self.settings
         body = {
             "model": settings.model,
@@ -434,21 +724,21 @@ class JudgeClient:
         request = urllib.request.Request(
             settings.endpoint, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
         )
-        try:
-            with urllib.request.urlopen(request, timeout=settings.timeout_s) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as error:
-            raise _http_error(error, settings) from None
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, socket.gaierror):
-                raise _FatalError(f"cannot resolve the judge's host in {settings.endpoint}: {error.reason}") from None
-            if isinstance(error.reason, TimeoutError):
-                raise _RetryableError(f"no answer within {settings.timeout_s:g} s") from None
-            raise _RetryableError(f"cannot reach {settings.endpoint}: {error.reason}") from None
-        except TimeoutError:
-            raise _RetryableError(f"no answer within {settings.timeout_s:g} s") from None
-        except (OSError, http.client.HTTPException) as error:
-            raise _RetryableError(f"connection failed: {type(error).__name__}: {error}") from None
+        with batch.request(settings.timeout_s) as guard:
+            opener = urllib.request.build_opener(
+                _NoRedirects(), _GuardedHTTPHandler(guard), _GuardedHTTPSHandler(guard)
+            )
+            try:
+                with opener.open(request, timeout=settings.timeout_s) as response:
+                    raw = response.read(_MAX_RESPONSE_BYTES + 1)
+                if guard.expired or guard.interrupted:  # a sized read that the guard cut short ends quietly
+                    raise OSError("the request was cut short")
+            except urllib.error.HTTPError as error:
+                raise _http_error(error, settings) from None
+            except (OSError, http.client.HTTPException) as error:
+                raise _transport_error(error, settings, guard) from None
+        if len(raw) > _MAX_RESPONSE_BYTES:
+            raise _FatalError(f"the reply from {settings.endpoint} is larger than {_MAX_RESPONSE_BYTES} bytes")
         return _parse_completion(raw)
 
     def _cache_path(self, key: str) -> Path:
@@ -479,15 +769,46 @@ class JudgeClient:
             log.warning("could not cache a judge verdict at %s: %s", path, error)
 
 
+def _transport_error(
+    error: OSError | http.client.HTTPException, settings: JudgeSettings, guard: _RequestGuard
+) -> Exception:
+    """What a failed connection or read means: retry, or give up (a host that does not resolve, an interruption)."""
+    if guard.interrupted:
+        return _FatalError("the batch was interrupted while this prompt was being judged")
+    if guard.expired:
+        return _RetryableError(f"no complete answer within {settings.timeout_s:g} s")
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    if isinstance(reason, socket.gaierror):
+        return _FatalError(f"cannot resolve the judge's host in {settings.endpoint}: {reason}")
+    if isinstance(reason, TimeoutError):
+        return _RetryableError(f"no answer within {settings.timeout_s:g} s")
+    if isinstance(error, urllib.error.URLError):
+        return _RetryableError(f"cannot reach {settings.endpoint}: {reason}")
+    return _RetryableError(f"connection failed: {type(error).__name__}: {error}")
+
+
 def _http_error(error: urllib.error.HTTPError, settings: JudgeSettings) -> Exception:
     detail, code = _error_detail(error)
     message = f"HTTP {error.code} from {settings.endpoint}: {detail}"
+    if 300 <= error.code < 400:
+        target = error.headers.get("Location") if error.headers is not None else None
+        return _FatalError(
+            f"HTTP {error.code} from {settings.endpoint}: a redirect to {target or 'an unnamed address'}, which is not "
+            f"followed so that the prompts and the API key go nowhere else; point --judge-url ({BASE_URL_ENV}) at the "
+            "address that answers"
+        )
     if code == "insufficient_quota":  # OpenAI's 429 for an account out of credit: waiting does not help
         return _FatalError(message)
     if error.code in _RETRYABLE_STATUS or error.code >= 500:
         return _RetryableError(message, _retry_after_seconds(error.headers))
     if error.code in (401, 403):
-        message += f" (check the API key in {API_KEY_ENV} or {OPENAI_API_KEY_ENV})"
+        if settings.api_key:
+            message += f" (check the API key in {API_KEY_ENV} or {OPENAI_API_KEY_ENV})"
+        else:
+            message += (
+                f" (no API key was sent: this judge gets {API_KEY_ENV}; {OPENAI_API_KEY_ENV} goes only to "
+                f"{OPENAI_API_HOST})"
+            )
     elif error.code == 404:
         message += f" (check --judge-url/{BASE_URL_ENV} and --judge-model/{MODEL_ENV}: model {settings.model!r})"
     return _FatalError(message)
@@ -496,7 +817,7 @@ def _http_error(error: urllib.error.HTTPError, settings: JudgeSettings) -> Excep
 def _error_detail(error: urllib.error.HTTPError) -> tuple[str, str | None]:
     """The error message of an error response (OpenAI's `error.message` when present) and its `error.code`."""
     try:
-        raw = error.read()
+        raw = error.read(_MAX_RESPONSE_BYTES)
     except (OSError, http.client.HTTPException):
         raw = b""
     text = raw.decode("utf-8", errors="replace").strip()

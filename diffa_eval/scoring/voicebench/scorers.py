@@ -5,7 +5,7 @@ official evaluator guesses at random, a guess seeded by the sample id) and recor
 `strict` verdict (a fallback is wrong) and the fallback flag in `Score.details`, so tasks
 report accuracy, accuracy_strict and fallback_rate side by side. Judge-scored subsets are
 `BatchScorer`s: they ask the configured LLM judge for all samples at once, cache every
-verdict, and store the judge's model, prompt hash and replies with each score.
+verdict, and store the judge's model, endpoint, prompt hash and replies with each score.
 """
 
 from __future__ import annotations
@@ -130,7 +130,12 @@ class _JudgeScorer(ABC):
 
 
 def _judgement(verdict: JudgeVerdict) -> dict[str, Any]:
-    return {"model": verdict.model, "prompt_sha256": verdict.prompt_sha256, "replies": list(verdict.texts)}
+    return {
+        "model": verdict.model,
+        "endpoint": verdict.endpoint,
+        "prompt_sha256": verdict.prompt_sha256,
+        "replies": list(verdict.texts),
+    }
 
 
 class VoiceBenchOpenJudge(_JudgeScorer):
@@ -156,11 +161,13 @@ class VoiceBenchQAJudge(_JudgeScorer):
 
     def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score | Unscored:
         from ...errors import MissingDependencyError
-        from ..pedant import pedant_correct
+        from ..pedant import PedantModelMismatch, pedant_correct
 
         gpt = float(qa_vote(verdict.texts))
         try:
             pedant = float(pedant_correct(sample.reference or "", prediction, str(sample.fields["prompt"])))
+        except PedantModelMismatch as error:
+            return Unscored(f"SD-QA's PEDANT model is not the pinned one: {error}")  # a failure, not a wait
         except (MissingDependencyError, DataError) as error:
             # The official score needs both halves; the judge's verdict is cached, so scoring later is free.
             return Unscored(f"SD-QA needs PEDANT as well as the judge: {error}", pending=True)
