@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.machinery
 import importlib.util
 import io
 import json
@@ -41,6 +42,15 @@ CELLS = [(c, s) for c in ("perception", "reasoning") for s in ("semantics", "pho
 WORDS = ["red", "blue", "Apple", "banana", "A cat", "Bright", "Dog", "None", "Cloudy"]
 NOT_TEXT: list[Any] = [None, 5, 1.5, True, ["A"], {"answer": "B"}]
 CHOICE_KEYS = ("choice_a", "choice_b", "choice_c", "choice_d")
+DIFFA_MODEL_CODE = (
+    "torch",
+    "torchaudio",
+    "transformers",
+    "loguru",
+    "src.modeling_whisper_encoder",
+    "src.modeling_DIFFA",
+)
+"""What DIFFA's inference scripts import for the model and audio (DIFFA's own code is under `src`)."""
 
 
 def responses(letter: str, wrong: str) -> list[Any]:
@@ -138,12 +148,22 @@ def official_prompts(inference: Path, items: Sequence[dict[str, Any]]) -> list[s
 
 
 @contextlib.contextmanager
-def _stand_ins(names: Sequence[str]) -> Iterator[None]:
-    """Stand-ins for the modules a script imports for its model and audio (torch, DIFFA's `src`, ...),
-    which the prompt code never calls; modules already loaded are kept, stand-ins removed afterwards."""
-    added = [name for name in names if name not in sys.modules]
+def stand_ins(names: Sequence[str]) -> Iterator[None]:
+    """Modules a script imports for its model and audio, which the prompt code never calls: installed
+    ones are imported, DIFFA's own (`src.*`) and missing ones (torchaudio, loguru) get a stand-in for
+    the time the script is loaded."""
+    added = []
+    for name in names:
+        if name in sys.modules:
+            continue
+        if not name.startswith("src"):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+                continue
+        added.append(name)
     for name in added:
         stand_in = types.ModuleType(name)
+        stand_in.__spec__ = importlib.machinery.ModuleSpec(name, None)
         stand_in.__getattr__ = lambda attribute: mock.MagicMock()  # type: ignore[method-assign]
         sys.modules[name] = stand_in
     try:
@@ -155,16 +175,7 @@ def _stand_ins(names: Sequence[str]) -> Iterator[None]:
 
 def diffa_prompts(checkout: Path, items: Sequence[dict[str, Any]]) -> list[str]:
     """The prompts DIFFA's `inference_stage2_mmsu.py` builds, with its model and audio replaced."""
-    heavy = (
-        "torch",
-        "torchaudio",
-        "transformers",
-        "loguru",
-        "src",
-        "src.modeling_whisper_encoder",
-        "src.modeling_DIFFA",
-    )
-    with _stand_ins(heavy):
+    with stand_ins(DIFFA_MODEL_CODE):
         module = load_module(checkout / "inference_stage2_mmsu.py", "diffa_inference_stage2_mmsu")
     prompts: list[str] = []
     module.load_my_model = lambda *args: (None, None, None)

@@ -48,11 +48,11 @@ _LETTER_PREFIX = re.compile(r"^\([A-Z]\)\s*")
 
 
 def _diffa_prompt(sample: Sample) -> str:
-    return diffa_choice_prompt(str(sample.fields.get("question", "")).strip(), sample.choices)
+    return diffa_choice_prompt(str(sample.fields.get("question", "")), sample.choices)
 
 
 class MMAU(Task):
-    version = 1
+    version = 2
     groups = ("mmau",)
     metrics = (Accuracy(),)
     generation = GenerationConfig(max_new_tokens=64)
@@ -140,7 +140,7 @@ class MMAU(Task):
         return Sample(sample_id, audio, None if answer is None else str(answer), choices, fields)
 
     def prompt(self, sample: Sample) -> str:
-        question = str(sample.fields.get("question", "")).strip()
+        question = str(sample.fields.get("question", ""))  # as given: some questions end in a space
         return f"{question}\nSelect one option from the provided choices:\n" + "\n".join(sample.choices)
 
 
