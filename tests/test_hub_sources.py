@@ -121,3 +121,36 @@ def test_the_mmau_hints_name_where_each_audio_archive_is() -> None:
     assert "test-mini-audios.tar.gz, linked from that repository's README" in mini.missing  # type: ignore[attr-defined]
     assert "huggingface.co/datasets/gamma-lab-umd/MMAU-test-mini" not in mini.missing  # type: ignore[attr-defined]
     assert "test-audios.tar.gz from https://huggingface.co/datasets/gamma-lab-umd/MMAU-test)" in test.missing  # type: ignore[attr-defined]
+
+
+def test_a_voicebench_subset_with_shared_ids_gets_unique_stable_ids_and_keeps_the_original_for_scoring(
+    tmp_path: Path,
+) -> None:
+    audio = sorted((Path(TASKS.get("voicebench_bbh").load("sample").samples[0].audio.path)).parent.glob("bbh-*"))
+    rows: dict[str, list[Any]] = {
+        "audio": [{"bytes": audio[0].read_bytes(), "path": audio[0].name}] * 3,
+        "prompt": ["Go left, then right?", "Go left, then back?", "Does Ann lie?"],
+        "id": ["navigate_0", "navigate_0", "web_of_lies_3"],
+        "reference": ["yes", "no", "no"],
+    }
+    data = tmp_path / "data"
+    data.mkdir()
+    _hub_repo(tmp_path, "bbh", rows, "audio").rename(data / "voicebench")
+    task = TASKS.get("voicebench_bbh")
+    samples = task.load("test", data).samples
+    assert [s.id for s in samples] == ["navigate_0@test-0", "navigate_0@test-1", "web_of_lies_3"]
+    assert [s.fields["id"] for s in samples] == rows["id"]  # what the official evaluator dispatches on
+    for answer, scores in (("yes", [1.0, 0.0, 0.0]), ("no", [0.0, 1.0, 1.0])):
+        assert [task.score(sample, answer).value for sample in samples] == scores
+
+    options = RunOptions(output_dir=tmp_path / "runs", data_dir=data)
+    first = evaluate([ModelSpec("oracle")], [task], options)[0]
+    assert first.error is None and first.metrics is not None
+    assert (first.metrics.n_scored, first.metrics.metrics["accuracy"].value) == (3, 100.0)
+    again = evaluate([ModelSpec("oracle")], [task], options)[0]
+    assert (first.generated, again.generated, again.reused) == (3, 0, 3)  # the same ids on a second load
+
+
+def test_voicebench_mmsu_items_are_named_by_their_question_id() -> None:
+    record = {"question_id": 7021, "prompt": "Which organ pumps blood?", "reference": "C", "subset": "biology"}
+    assert TASKS.get("voicebench_mmsu").sample_from_record({**record, "index": 0}).id == "7021"
