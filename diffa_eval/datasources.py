@@ -7,9 +7,13 @@ prints, so it can be compared with the benchmark repository's history).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import shutil
+import tarfile
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -108,6 +112,48 @@ def load_hub_split(
             f"could not load {where} from the hub: {type(error).__name__}: {error}. {missing_hint}".strip()
         ) from None
     return dataset, sha
+
+
+def hub_file(repo_id: str, filename: str, revision: str | None, missing_hint: str = "") -> Path:
+    """One file of a hub dataset repository at `revision`, downloaded once into the hub cache; `repo_id`
+    may also be a local folder in the repository's layout."""
+    if Path(repo_id).is_dir():
+        path = Path(repo_id) / filename
+        if not path.is_file():
+            raise DataError(f"{repo_id} has no {filename}. {missing_hint}".strip())
+        return path
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
+    except Exception as error:
+        raise DataError(
+            f"could not download {filename} from {repo_id}: {type(error).__name__}: {error}. {missing_hint}".strip()
+        ) from None
+
+
+def unpack_once(archive: Path, folder: Path) -> None:
+    """Unpack a tar archive into `folder` unless an earlier call did (marked by `folder/.unpacked`).
+
+    The archive is unpacked into a private folder whose entries are then moved into place:
+    processes that unpack at the same time (shards, ranks) never read a half-written file, and
+    the first to finish wins.
+    """
+    if (folder / ".unpacked").exists():
+        return
+    staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=folder))
+    try:
+        with tarfile.open(archive) as bundle:
+            if hasattr(tarfile, "data_filter"):
+                bundle.extractall(staging, filter="data")
+            else:  # Python < 3.10.12 has no extraction filters
+                bundle.extractall(staging)
+        for entry in staging.iterdir():
+            with contextlib.suppress(OSError):  # another process moved it into place first
+                entry.rename(folder / entry.name)
+        (folder / ".unpacked").touch()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def record_audio(record: Mapping[str, Any], path_field: str, base_dir: Path | None) -> AudioRef | None:

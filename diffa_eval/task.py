@@ -103,6 +103,17 @@ class Task(ABC):
         """The output that the scorer counts correct (the reference by default); the oracle returns it."""
         return sample.reference
 
+    def prediction_of(self, record: Mapping[str, Any]) -> str | None:
+        """The model text of a record in a predictions file given to `diffa-eval score`: the first of
+        `prediction_fields` that holds a value (a number or other JSON value is read as its text);
+        None when the record holds none. A task whose official scorer treats a missing or non-text
+        value in its own way overrides this."""
+        for name in self.prediction_fields:
+            if record.get(name) is not None:
+                value = record[name]
+                return value if isinstance(value, str) else str(value)
+        return None
+
     def variants(self) -> dict[str, PromptVariant]:
         """Every prompt variant by name, the default first."""
         default = PromptVariant(self.default_prompt, "the task's default prompt", self.prompt)

@@ -12,8 +12,10 @@ Responses are generated from a seeded RNG out of the official phrase lists (read
 official sources, not from diffa-eval), surrounding text, case changes, punctuation and the
 model markers the evaluators strip. The official unseeded `random.choice` fallbacks are
 intercepted, so an item the official code would guess on is reported as a fallback; it agrees
-when diffa-eval returns None for it. Prints agreement counts and exits non-zero on any
-disagreement. Needs the `ifeval` extra; loguru and absl-py are replaced by stand-ins if absent.
+when diffa-eval returns None for it. BBH is compared twice: the rules alone, and the
+`voicebench_bbh` task's scorer on samples whose shared ids the task made unique (the generated
+ids repeat), which must still pick its rules by the original id. Prints agreement counts and
+exits non-zero on any disagreement. Needs the `ifeval` extra; loguru and absl-py are replaced by stand-ins if absent.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from diffa_eval.scoring.voicebench import (
     mcq_letter,
     refuses,
 )
+from diffa_eval.task import TASKS
 
 EVALUATOR_FILES = ("base.py", "mcq.py", "bbh.py", "harm.py", "ifeval.py")
 IFEVAL_FOLDER = "instruction_following_eval"
@@ -457,6 +460,24 @@ def compare_bbh(official: types.ModuleType, rng: random.Random, count: int) -> T
     return tally
 
 
+def compare_bbh_task(official: types.ModuleType, rng: random.Random, count: int) -> Tally:
+    """The `voicebench_bbh` task's scorer on samples built from records whose shared ids were made unique:
+    its rules must still follow the original id, as the official evaluator's do."""
+    task = TASKS.get("voicebench_bbh")
+    evaluator = official.BBHEvaluator()
+    items = list(bbh_responses(rng, bbh_phrases_by_task(official), count))
+    records = [{"id": name, "prompt": "", "reference": "yes", "index": i} for i, (_, name) in enumerate(items)]
+    samples = sys.modules[type(task).__module__]._unique_ids([task.sample_from_record(r) for r in records])
+    renamed = sum(sample.id != sample.fields["id"] for sample in samples)
+    tally = Tally(f"bbh through the task ({renamed} ids renamed)")
+    for (response, sample_id), sample in zip(items, samples, strict=True):
+        with contextlib.redirect_stdout(io.StringIO()):
+            answer = evaluator.extract_answer(response, sample_id)
+        extracted = task.score(sample, response).extracted
+        tally.add(answer, None if extracted is None else int(extracted), f"{sample.id}: {response}")
+    return tally
+
+
 def compare_harm(official: types.ModuleType, rng: random.Random, count: int, case_sensitive: bool) -> Tally:
     tally = Tally("advbench refusal, " + ("case-sensitive (before 0842845)" if case_sensitive else "current"))
     evaluator = official.HarmEvaluator()
@@ -525,6 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tallies = [
             compare_mcq(official["mcq"], rng, arguments.samples),
             compare_bbh(official["bbh"], rng, arguments.samples),
+            compare_bbh_task(official["bbh"], rng, arguments.samples),
             compare_harm(official["harm"], rng, arguments.samples, case_sensitive=False),
         ]
         if "harm_case_sensitive" in official:

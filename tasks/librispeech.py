@@ -8,10 +8,15 @@ Metric: corpus WER in percent, as Whisper and the Open ASR Leaderboard compute i
 English text normalizer on reference and hypothesis, items with an empty normalized
 reference dropped, an empty hypothesis counted as all deletions, total edits over total
 reference words. Substitution, deletion and insertion totals are reported with it.
+`wer_diffa2` is the WER as DIFFA-2 reports it (WeNet's `tools/compute-wer.py --char=1`: upper
+case, words split at spaces with their punctuation attached, every utterance counted), to be
+compared with DIFFA-2's published numbers only; its `remove_marker.py` step, whose code is not
+public, is not applied.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,8 +26,9 @@ from diffa_eval.datasources import load_hub_split
 from diffa_eval.errors import DataError
 from diffa_eval.scoring.metrics import CorpusWER
 from diffa_eval.scoring.scorers import SCORERS
+from diffa_eval.scoring.wer import wenet_word_errors
 from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
-from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, Sample
+from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, Sample, Score
 
 HUB_ID = "openslr/librispeech_asr"
 SAMPLE_DIR = Path(__file__).parent / "samples" / "librispeech" / "LibriSpeech"
@@ -49,11 +55,15 @@ ASR_PROMPTS = (
 )
 
 
+DIFFA2_WER = CorpusWER("wer_diffa2", prefix="diffa2_")
+"""DIFFA-2's WER protocol, from the `diffa2_` counts that `LibriSpeech.score` adds."""
+
+
 class LibriSpeech(Task):
-    version = 1
+    version = 2
     groups = ("librispeech",)
     scorer = SCORERS.get("whisper_wer")
-    metrics = (CorpusWER(),)
+    metrics = (CorpusWER(), DIFFA2_WER)
     generation = GenerationConfig(max_new_tokens=256)
     prediction_fields = ("prediction", "hypothesis", "response", "pred_text")
     prompt_variants = ASR_PROMPTS
@@ -131,6 +141,14 @@ class LibriSpeech(Task):
 
     def prompt(self, sample: Sample) -> str:
         return "Transcribe the English speech in the audio. Output only the transcription."
+
+    def score(self, sample: Sample, prediction: str | None) -> Score:
+        """Whisper's WER, with the word counts of DIFFA-2's protocol (`diffa2_*`) in its details; an
+        utterance that Whisper's protocol leaves out still counts for DIFFA-2's."""
+        score = super().score(sample, prediction)
+        diffa2 = wenet_word_errors(sample.reference or "", prediction or "").as_details()
+        details = {**score.details, **{f"{DIFFA2_WER.prefix}{key}": value for key, value in diffa2.items()}}
+        return dataclasses.replace(score, details=details)
 
 
 register_task(LibriSpeech("clean"))

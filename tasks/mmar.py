@@ -18,16 +18,12 @@ with 16-token answers, as the DIFFA-2 scripts run MMAR.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import shutil
-import tarfile
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from diffa_eval.datasources import read_json_records, record_audio, resolve_hub_revision, short_record
+from diffa_eval.datasources import read_json_records, record_audio, resolve_hub_revision, short_record, unpack_once
 from diffa_eval.errors import DataError
 from diffa_eval.prompts import diffa_choice_prompt
 from diffa_eval.scoring.metrics import Accuracy
@@ -106,8 +102,7 @@ class MMAR(Task):
         except Exception as error:
             raise DataError(f"could not download {HUB_ID}: {type(error).__name__}: {error}. {MISSING}") from None
         folder = archive.parent
-        if not (folder / ".unpacked").exists():
-            _unpack(archive, folder)
+        unpack_once(archive, folder)
         if not (folder / "MMAR-meta.json").exists():
             (folder / "MMAR-meta.json").symlink_to(metadata)
         return self._load_folder(folder, "hub", hub_sha=sha)
@@ -126,24 +121,6 @@ class MMAR(Task):
     def prompt(self, sample: Sample) -> str:
         question = str(sample.fields.get("question", ""))
         return f"{question}\nSelect one option from the provided choices:\n" + "\n".join(sample.choices)
-
-
-def _unpack(archive: Path, folder: Path) -> None:
-    """Unpack into a private folder, then move its entries into place: processes that unpack at the
-    same time (shards, ranks) never read a half-written file, and the first to finish wins."""
-    staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=folder))
-    try:
-        with tarfile.open(archive) as bundle:
-            if hasattr(tarfile, "data_filter"):
-                bundle.extractall(staging, filter="data")
-            else:  # Python < 3.10.12 has no extraction filters
-                bundle.extractall(staging)
-        for entry in staging.iterdir():
-            with contextlib.suppress(OSError):  # another process moved it into place first
-                entry.rename(folder / entry.name)
-        (folder / ".unpacked").touch()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 register_task(MMAR())

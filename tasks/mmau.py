@@ -2,10 +2,12 @@
 
 Dataset: multiple-choice questions over sound, music and speech; labels MMAU-v05.15.25.
 `mmau_test_mini`: 1,000 items with answers (official metadata `mmau-test-mini.json`, git blob
-a2f7539; audio in `test-mini-audios/`; hub gamma-lab-umd/MMAU-test-mini). `mmau_test`: 9,000
-items whose answers are withheld (`mmau-test.json`, blob 344d99b; audio in `test-audios/`; hub
-gamma-lab-umd/MMAU-test). Metadata from github.com/Sakshi113/MMAU. License: see the MMAU
-repository (audio from third-party corpora). arXiv:2410.19168.
+a2f7539; audio in `test-mini-audios/`, an archive linked from the MMAU README; hub
+gamma-lab-umd/MMAU-test-mini, a parquet with the audio embedded and its own key names, mapped to
+the official ones). `mmau_test`: 9,000 items whose answers are withheld (`mmau-test.json`, blob
+344d99b; audio in `test-audios/`; hub gamma-lab-umd/MMAU-test, which keeps the official keys and
+its audio in `test-audios.tar.gz`, unpacked once). Metadata from github.com/Sakshi113/MMAU.
+License: see the MMAU repository (audio from third-party corpora). arXiv:2410.19168.
 
 Scoring: the official `evaluation.py` string match. A prediction is correct when it holds
 every word of the answer text and no word that only other options hold; a letter alone is
@@ -28,7 +30,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from diffa_eval.datasources import load_hub_split, read_json_records, record_audio, short_record
+from diffa_eval.datasources import (
+    hub_file,
+    load_hub_split,
+    read_json_records,
+    record_audio,
+    short_record,
+    unpack_once,
+)
 from diffa_eval.errors import DataError
 from diffa_eval.prompts import diffa_choice_prompt
 from diffa_eval.scoring.metrics import Accuracy
@@ -44,15 +53,17 @@ LABEL_VERSIONS = {
 """Git blob sha of an official metadata file -> the label version it carries."""
 HUB_LABEL_VERSIONS = {"ccd9696": "MMAU-v05.15.25"}
 """Hub commit sha prefix of gamma-lab-umd/MMAU-test-mini -> label version."""
+TEST_AUDIO_ARCHIVE = "test-audios.tar.gz"
+"""The audio of gamma-lab-umd/MMAU-test (checked at revision 8e835a9), beside its metadata."""
 _LETTER_PREFIX = re.compile(r"^\([A-Z]\)\s*")
 
 
 def _diffa_prompt(sample: Sample) -> str:
-    return diffa_choice_prompt(str(sample.fields.get("question", "")).strip(), sample.choices)
+    return diffa_choice_prompt(str(sample.fields.get("question", "")), sample.choices)
 
 
 class MMAU(Task):
-    version = 1
+    version = 2
     groups = ("mmau",)
     metrics = (Accuracy(),)
     generation = GenerationConfig(max_new_tokens=64)
@@ -90,11 +101,21 @@ class MMAU(Task):
                 "MMAU test-mini (v05.15.25): 1,000 sound/music/speech multiple-choice items, official string match."
             )
             self.scorer = SCORERS.get("choice_text_match")
+        if self.answers_hidden:
+            audio, hub = (
+                f"the folder test-audios/ ({TEST_AUDIO_ARCHIVE} from https://huggingface.co/datasets/{self.hub_id})",
+                "its metadata and test-audios.tar.gz, unpacked once next to the download",
+            )
+        else:
+            audio, hub = (
+                "the folder test-mini-audios/ (test-mini-audios.tar.gz, linked from that repository's README)",
+                "its test_mini.parquet holds the audio",
+            )
         self.missing = (
             f"To run MMAU {subset}, put the official files in <data dir>/MMAU/: {self.metadata} "
-            f"(https://github.com/Sakshi113/MMAU) and the folder {subset}-audios/ (audio archive from "
-            f"https://huggingface.co/datasets/{self.hub_id}), then pass --data-dir or set DIFFA_EVAL_DATA_DIR; "
-            f"or allow hub access so that {self.hub_id} can be downloaded. Use --split sample for the bundled sample."
+            f"(https://github.com/Sakshi113/MMAU) and {audio}, then pass --data-dir or set DIFFA_EVAL_DATA_DIR; "
+            f"or allow hub access so that {self.hub_id} can be downloaded ({hub}). "
+            "Use --split sample for the bundled sample."
         )
 
     def load(self, split: str, data_dir: Path | None = None) -> LoadedData:
@@ -113,11 +134,21 @@ class MMAU(Task):
         return LoadedData(samples, DatasetInfo(source, where, blob, LABEL_VERSIONS.get(blob)))
 
     def _load_hub(self) -> LoadedData:
+        if self.answers_hidden:
+            return self._load_hub_test()
         dataset, sha = load_hub_split(self.hub_id, "test", audio_columns=("context",), missing_hint=self.missing)
         samples = [self.sample_from_record(_official_record(row)) for row in dataset]
-        known = HUB_LABEL_VERSIONS if not self.answers_hidden else {}
-        label_version = next((v for prefix, v in known.items() if sha and sha.startswith(prefix)), None)
+        label_version = next((v for prefix, v in HUB_LABEL_VERSIONS.items() if sha and sha.startswith(prefix)), None)
         return LoadedData(samples, DatasetInfo("hub", self.hub_id, sha, label_version))
+
+    def _load_hub_test(self) -> LoadedData:
+        """MMAU-test on the hub keeps the official keys (`audio_id` names `./test-audios/<id>.wav`) and its
+        audio in one archive, unpacked once next to the download."""
+        dataset, sha = load_hub_split(self.hub_id, "test", missing_hint=self.missing)
+        archive = hub_file(self.hub_id, TEST_AUDIO_ARCHIVE, sha, missing_hint=self.missing)
+        unpack_once(archive, archive.parent)
+        samples = [self.sample_from_record(dict(row), archive.parent) for row in dataset]
+        return LoadedData(samples, DatasetInfo("hub", self.hub_id, sha))
 
     def submission(self, predictions: Sequence[tuple[Sample, str | None]]) -> tuple[str, str] | None:
         if not self.answers_hidden:
@@ -140,7 +171,7 @@ class MMAU(Task):
         return Sample(sample_id, audio, None if answer is None else str(answer), choices, fields)
 
     def prompt(self, sample: Sample) -> str:
-        question = str(sample.fields.get("question", "")).strip()
+        question = str(sample.fields.get("question", ""))  # as given: some questions end in a space
         return f"{question}\nSelect one option from the provided choices:\n" + "\n".join(sample.choices)
 
 

@@ -4,7 +4,9 @@ Dataset: hub hlt-lab/voicebench (Apache-2.0), one config per subset, audio cast 
 the official `main.py` does; a local copy of that hub repository works too
 (`<data dir>/voicebench`). arXiv:2410.17196; code github.com/MatthewCYM/VoiceBench (5338154).
 The question is spoken: the official protocol gives models the audio only (`official` prompt,
-empty text); DIFFA adds one fixed instruction (`diffa` variant).
+empty text); DIFFA adds one fixed instruction (`diffa` variant). Sample ids are the subset's own
+(`id`, ifeval's `key`, mmsu's `question_id`), else `<hub split>-<row>`; an id that several rows
+share gets the row as a suffix, while the evaluators still read the original `id`.
 
 Scoring, per subset, as the official evaluators (see `diffa_eval.scoring.voicebench`):
 - alpacaeval, alpacaeval_full, commoneval, wildvoice: LLM judge, 1-5 rubric, mean rating
@@ -26,7 +28,10 @@ AdvBench.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +43,11 @@ from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.task import GroupScore, LoadedData, PromptVariant, Task, register_group_score, register_task
 from diffa_eval.types import DatasetInfo, GenerationConfig, Sample, TaskMetrics
 
+log = logging.getLogger(__name__)
+
 HUB_ID = "hlt-lab/voicebench"
+ID_FIELDS = ("id", "key", "question_id")
+"""Where a subset keeps its item ids: `id` (bbh, sd-qa), `key` (ifeval), `question_id` (mmsu)."""
 SAMPLE_DIR = Path(__file__).parent / "samples" / "voicebench"
 SD_QA_ACCENTS = ("usa", "aus", "gbr", "ind_n", "ind_s", "irl", "kenya", "nga", "nzl", "phl", "zaf")
 MMSU_DOMAINS = (
@@ -119,7 +128,7 @@ class VoiceBench(Task):
             path = SAMPLE_DIR / f"{self.config}.jsonl"
             records, blob = read_json_records(path)
             samples = [self.sample_from_record(r, path.parent) for r in records]
-            return LoadedData(samples, DatasetInfo("bundled", f"bundled:voicebench/{path.name}", blob))
+            return LoadedData(_unique_ids(samples), DatasetInfo("bundled", f"bundled:voicebench/{path.name}", blob))
         local = data_dir / "voicebench" if data_dir and (data_dir / "voicebench").is_dir() else None
         repo = str(local) if local else HUB_ID
         samples, shas = [], set()
@@ -130,10 +139,11 @@ class VoiceBench(Task):
             for index, row in enumerate(dataset):
                 samples.append(self.sample_from_record({**row, "subset": hub_split, "index": index}))
         revision = shas.pop() if len(shas) == 1 else None
-        return LoadedData(samples, DatasetInfo("local" if local else "hub", f"{repo}:{self.config}", revision))
+        info = DatasetInfo("local" if local else "hub", f"{repo}:{self.config}", revision)
+        return LoadedData(_unique_ids(samples), info)
 
     def sample_from_record(self, record: Mapping[str, Any], base_dir: Path | None = None) -> Sample:
-        sample_id = record.get("id") or record.get("key")
+        sample_id = next((record[name] for name in ID_FIELDS if record.get(name) is not None), None)
         if sample_id is None:
             if "index" not in record:
                 raise DataError(f"VoiceBench record has no id, key or index: {short_record(record)}")
@@ -153,6 +163,22 @@ class VoiceBench(Task):
 
     def ideal_answer(self, sample: Sample) -> str | None:
         return sample.reference if self.answer == "reference" else self.answer
+
+
+def _unique_ids(samples: Sequence[Sample]) -> list[Sample]:
+    """Samples whose id another sample shares get `<id>@<hub split>-<row>`: unique, and stable for a dataset
+    revision. `fields["id"]` keeps the original, which the evaluators read (BBH picks its rules by it)."""
+    shared = {sample_id for sample_id, n in Counter(s.id for s in samples).items() if n > 1}
+    if not shared:
+        return list(samples)
+    log.warning("VoiceBench: %d ids are shared by several samples (%s); they get their row as a suffix",
+                len(shared), ", ".join(sorted(shared)[:5]) + (" ..." if len(shared) > 5 else ""))  # fmt: skip
+    return [
+        dataclasses.replace(s, id=f"{s.id}@{s.fields.get('subset', 'test')}-{s.fields.get('index')}")
+        if s.id in shared
+        else s
+        for s in samples
+    ]
 
 
 OPEN = "open-ended: an LLM judge rates the answer 1-5"

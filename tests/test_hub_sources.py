@@ -78,3 +78,79 @@ def test_mmau_from_the_hub_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     records = read_run(outcome.run_dir).records()  # type: ignore[arg-type]
     assert {r.sample_id for r in records} == {s.id for s in bundled}
     assert all(r.output in r.prompt.splitlines() for r in records)  # options are shown without "(A) "
+
+
+def test_mmau_test_from_its_hub_layout_with_the_audio_archive_unpacked_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gamma-lab-umd/MMAU-test: a parquet with the official keys and `test-audios.tar.gz` beside it."""
+    import tarfile
+
+    from datasets import Dataset
+
+    task = TASKS.get("mmau_test")
+    bundled = task.load("sample")
+    records = json.loads((Path(bundled.samples[0].audio.path).parent.parent / "mmau-test.json").read_text())
+    records[0]["question"] += " "  # kept as given
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    Dataset.from_dict({key: [r[key] for r in records] for key in records[0]}).to_parquet(str(repo / "test.parquet"))
+    with tarfile.open(repo / "test-audios.tar.gz", "w:gz") as archive:
+        archive.add(Path(bundled.samples[0].audio.path).parent, arcname="test-audios")
+    card = "configs:\n- config_name: default\n  data_files:\n  - split: test\n    path: test.parquet\n"
+    (repo / "README.md").write_text(f"---\n{card}---\n")
+    _point_hub_at(monkeypatch, task, repo)
+
+    outcome = evaluate([ModelSpec("chance")], [task], RunOptions(output_dir=tmp_path / "runs"))[0]
+    assert outcome.error is None and outcome.metrics is not None and outcome.metrics.n_failed == 0
+    assert sorted(p.name for p in (repo / "test-audios").iterdir()) == sorted(f"{r['id']}.wav" for r in records)
+    submission = json.loads((outcome.run_dir / "submission.json").read_text())  # type: ignore[union-attr]
+    assert [row["id"] for row in submission] == [r["id"] for r in records]
+    assert [row["audio_id"] for row in submission] == [r["audio_id"] for r in records]
+    prompts = {r.sample_id: r.prompt for r in read_run(outcome.run_dir).records()}  # type: ignore[arg-type]
+    assert prompts[records[0]["id"]].startswith(records[0]["question"] + "\n")
+    assert read_run(outcome.run_dir).manifest.dataset.source == "hub"  # type: ignore[arg-type, union-attr]
+
+    opened: list[Path] = []
+    monkeypatch.setattr(tarfile, "open", lambda *args, **kwargs: opened.append(args[0]))
+    assert len(task.load("test").samples) == len(records) and opened == []  # found unpacked: not opened again
+
+
+def test_the_mmau_hints_name_where_each_audio_archive_is() -> None:
+    mini, test = TASKS.get("mmau_test_mini"), TASKS.get("mmau_test")
+    assert "test-mini-audios.tar.gz, linked from that repository's README" in mini.missing  # type: ignore[attr-defined]
+    assert "huggingface.co/datasets/gamma-lab-umd/MMAU-test-mini" not in mini.missing  # type: ignore[attr-defined]
+    assert "test-audios.tar.gz from https://huggingface.co/datasets/gamma-lab-umd/MMAU-test)" in test.missing  # type: ignore[attr-defined]
+
+
+def test_a_voicebench_subset_with_shared_ids_gets_unique_stable_ids_and_keeps_the_original_for_scoring(
+    tmp_path: Path,
+) -> None:
+    audio = sorted((Path(TASKS.get("voicebench_bbh").load("sample").samples[0].audio.path)).parent.glob("bbh-*"))
+    rows: dict[str, list[Any]] = {
+        "audio": [{"bytes": audio[0].read_bytes(), "path": audio[0].name}] * 3,
+        "prompt": ["Go left, then right?", "Go left, then back?", "Does Ann lie?"],
+        "id": ["navigate_0", "navigate_0", "web_of_lies_3"],
+        "reference": ["yes", "no", "no"],
+    }
+    data = tmp_path / "data"
+    data.mkdir()
+    _hub_repo(tmp_path, "bbh", rows, "audio").rename(data / "voicebench")
+    task = TASKS.get("voicebench_bbh")
+    samples = task.load("test", data).samples
+    assert [s.id for s in samples] == ["navigate_0@test-0", "navigate_0@test-1", "web_of_lies_3"]
+    assert [s.fields["id"] for s in samples] == rows["id"]  # what the official evaluator dispatches on
+    for answer, scores in (("yes", [1.0, 0.0, 0.0]), ("no", [0.0, 1.0, 1.0])):
+        assert [task.score(sample, answer).value for sample in samples] == scores
+
+    options = RunOptions(output_dir=tmp_path / "runs", data_dir=data)
+    first = evaluate([ModelSpec("oracle")], [task], options)[0]
+    assert first.error is None and first.metrics is not None
+    assert (first.metrics.n_scored, first.metrics.metrics["accuracy"].value) == (3, 100.0)
+    again = evaluate([ModelSpec("oracle")], [task], options)[0]
+    assert (first.generated, again.generated, again.reused) == (3, 0, 3)  # the same ids on a second load
+
+
+def test_voicebench_mmsu_items_are_named_by_their_question_id() -> None:
+    record = {"question_id": 7021, "prompt": "Which organ pumps blood?", "reference": "C", "subset": "biology"}
+    assert TASKS.get("voicebench_mmsu").sample_from_record({**record, "index": 0}).id == "7021"

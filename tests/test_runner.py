@@ -197,7 +197,7 @@ def test_the_manifest_records_provenance(tmp_path: Path) -> None:
     outcome = evaluate([ModelSpec("oracle")], [TASKS.get(MMAU)], _options(tmp_path, seed=7))[0]
     manifest = read_run(outcome.run_dir).manifest  # type: ignore[arg-type]
     assert manifest.status == "complete" and manifest.finished_at is not None
-    assert (manifest.task, manifest.task_version, manifest.split) == (MMAU, 1, "sample")
+    assert (manifest.task, manifest.task_version, manifest.split) == (MMAU, 2, "sample")
     assert manifest.seed == 7 and manifest.generation.seed == 7
     assert manifest.dataset.source == "bundled"
     assert len(manifest.dataset.revision or "") == 40  # git blob sha of the metadata file

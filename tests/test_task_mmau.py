@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,10 @@ import pytest
 
 from diffa_eval.task import TASKS
 from diffa_eval.types import Sample
+
+from .conftest import REPO
+
+DIFFA = os.environ.get("DIFFA_EVAL_DIFFA_CHECKOUT")
 
 OFFICIAL_FIELDS = {
     "id",
@@ -90,6 +95,47 @@ def test_hub_rows_are_mapped_to_the_official_schema(task: Any, monkeypatch: pyte
 def test_the_prompt_lists_the_options_as_text(task: Any) -> None:
     sample = Sample("x", None, "Man", ("Man", "Woman"), {"question": "Who speaks?"})
     assert task.prompt(sample) == "Who speaks?\nSelect one option from the provided choices:\nMan\nWoman"
+
+
+def test_the_question_is_kept_verbatim_in_every_prompt(task: Any) -> None:
+    sample = Sample("x", None, "Man", ("Man", "Woman"), {"question": "Who speaks? "})  # as 23 test-mini items
+    assert task.prompt(sample).startswith("Who speaks? \nSelect one option")
+    for name in ("diffa", "diffa-2"):
+        assert "\n\nQuestion: Who speaks? \n\nChoices:\nA. Man\nB. Woman\nAnswer:" in task.variants()[name].build(
+            sample
+        )
+
+
+def test_test_mini_questions_that_end_in_a_space_keep_it(task: Any, shared_data: Path) -> None:
+    samples = task.load("test", data_dir=shared_data).samples
+    spaced = [s for s in samples if s.fields["question"].endswith(" ")]
+    assert len(spaced) == 23
+    for sample in spaced:
+        assert task.prompt(sample).startswith(sample.fields["question"] + "\n")
+        assert f"Question: {sample.fields['question']}\n" in task.variants()["diffa"].build(sample)
+
+
+@pytest.mark.skipif(not DIFFA, reason="set DIFFA_EVAL_DIFFA_CHECKOUT to a checkout of NKU-HLT/DIFFA")
+def test_the_diffa_prompt_is_the_one_diffas_mmau_script_builds(task: Any) -> None:
+    parity = _parity_script()
+    with parity.stand_ins(parity.DIFFA_MODEL_CODE):
+        script = parity.load_module(Path(DIFFA or "") / "inference_stage2_mmau.py", "diffa_inference_stage2_mmau")
+    samples = task.load("sample").samples
+    samples.append(Sample("y", None, "Up", ("Up", "Down", "Sideways"), {"question": " Which way? "}))
+    for sample in samples:
+        expected = script.build_prompt(sample.fields["question"], list(sample.choices))
+        assert task.variants()["diffa"].build(sample) == task.variants()["diffa-2"].build(sample) == expected
+
+
+def _parity_script() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("parity_mmsu", REPO / "scripts" / "parity_mmsu.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_scoring_follows_the_official_rules(task: Any) -> None:

@@ -1,19 +1,22 @@
-"""Corpus WER after Whisper's English normalizer, and its agreement with OpenAI's reference code."""
+"""Corpus WER after Whisper's English normalizer, and its agreement with OpenAI's reference code; the
+WER as DIFFA-2 reports it (WeNet's compute-wer.py), and its agreement with that script when one is named."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import random
 import sys
 from importlib.resources import files
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from diffa_eval.scoring.metrics import CorpusWER
-from diffa_eval.scoring.wer import english_normalizer, word_errors
+from diffa_eval.scoring.wer import english_normalizer, wenet_word_errors, wenet_words, word_errors
 from diffa_eval.task import TASKS
 from diffa_eval.types import Sample, Score
 
@@ -130,3 +133,72 @@ def test_corpus_wer_matches_openai_normalizer_plus_jiwer() -> None:
     assert value is not None
     assert value.n == len(kept)
     assert value.value == pytest.approx(expected, abs=1e-9)
+
+
+COMPUTE_WER = os.environ.get("DIFFA_EVAL_COMPUTE_WER")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Hello, world.", ["HELLO,", "WORLD."]),  # punctuation stays on its word
+        (", hello !world", ["HELLO", "WORLD"]),  # ! , ? are dropped only where a word starts
+        ("it's twenty-three o'clock", ["IT'S", "TWENTY-THREE", "O'CLOCK"]),
+        ("uh <unk> fine<noise>", ["UH", "FINE"]),  # tags are removed
+        ("café naïve", ["CAF", "É", "NA", "ÏVE"]),  # a non-ASCII letter starts a word
+        ("你好 world", ["你", "好", "WORLD"]),  # each CJK character is a word
+        ("\tA  b\r\n", ["A", "B"]),
+    ],
+)
+def test_diffa2_words_are_compute_wers(text: str, words: list[str]) -> None:
+    assert wenet_words(text) == words
+
+
+def test_diffa2_alignment_breaks_ties_as_compute_wer_does() -> None:
+    # counts as compute-wer.py --char=1 prints them for these pairs (N, C, S, D, I)
+    for reference, hypothesis, counts in [
+        ("A B C", "x a b", (3, 2, 0, 1, 1)),
+        ("THE CAT SAT", "cat the sat", (3, 2, 0, 1, 1)),
+        ("HELLO WORLD", ", hello, <unk> World.", (2, 0, 2, 0, 0)),
+        ("", "stray words", (0, 0, 0, 0, 2)),
+        ("ALL GONE", "", (2, 0, 0, 2, 0)),
+    ]:
+        errors = wenet_word_errors(reference, hypothesis)
+        found = (errors.reference_words, errors.hits, errors.substitutions, errors.deletions, errors.insertions)
+        assert found == counts, (reference, hypothesis)
+
+
+def test_librispeech_reports_diffa2s_wer_beside_whisper_s() -> None:
+    task = TASKS.get("librispeech_test_clean")
+    assert [metric.name for metric in task.metrics] == ["wer", "wer_diffa2"]
+    pairs = [
+        ("MISTER BROWN SAID IT'S TWENTY THREE", "Mister Brown said it's twenty-three."),
+        ("HELLO WORLD", "Hello, world."),
+        ("(LAUGHTER) UM", "um"),  # Whisper's protocol leaves it out; DIFFA-2's counts it
+    ]
+    scores = [_score(reference, hypothesis) for reference, hypothesis in pairs]
+    whisper, diffa2 = (metric.compute(scores) for metric in task.metrics)
+    assert whisper is not None and diffa2 is not None
+    assert (whisper.value, whisper.n) == (0.0, 2)
+    # MR/BROWN... : TWENTY-THREE. for TWENTY THREE (1 sub, 1 del); HELLO, WORLD. (2 subs); (LAUGHTER) deleted
+    assert (diffa2.details["substitutions"], diffa2.details["deletions"], diffa2.details["reference_words"]) == (
+        3, 2, 10,
+    )  # fmt: skip
+    assert (diffa2.value, diffa2.n, diffa2.lower_is_better) == (50.0, 3, True)
+    first = task.metrics[1].compute(scores[:1])
+    assert first is not None and first.value == pytest.approx(100 * 2 / 6)  # 33 points above Whisper's 0
+
+
+@pytest.mark.skipif(not COMPUTE_WER, reason="set DIFFA_EVAL_COMPUTE_WER to a copy of WeNet's tools/compute-wer.py")
+def test_diffa2_wer_counts_are_compute_wers_on_generated_utterances() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "parity_wer", Path(__file__).resolve().parent.parent / "scripts" / "parity_wer.py"
+    )
+    assert spec and spec.loader
+    parity = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(parity)
+    pairs = parity.make_pairs(500, seed=11)
+    theirs, overall = parity.reference_counts(Path(COMPUTE_WER or ""), pairs)
+    ours = parity.our_counts(pairs)
+    assert ours == theirs
+    assert tuple(sum(column) for column in zip(*ours, strict=True)) == overall

@@ -123,19 +123,32 @@ class MeanOfMetrics:
 
 @dataclass(frozen=True)
 class CorpusWER:
-    """Corpus word error rate in percent: summed edits over summed reference words."""
+    """Corpus word error rate in percent: summed edits over summed reference words.
+
+    Reads the `Score.details` counts `substitutions`, `deletions`, `insertions`, `hits` and
+    `reference_words`, each name after `prefix` (e.g. "diffa2_" for a second WER protocol
+    reported next to the first); samples without them do not count.
+    """
 
     name: str = "wer"
     lower_is_better: bool = True
+    prefix: str = ""
+
+    def counts(self, score: Score) -> tuple[float, float] | None:
+        """One sample's (edits, reference words), or None when it does not count."""
+        d, p = score.details, self.prefix
+        if p + "reference_words" not in d:
+            return None
+        return float(d[p + "substitutions"] + d[p + "deletions"] + d[p + "insertions"]), float(d[p + "reference_words"])
 
     def compute(self, scores: Sequence[Score]) -> MetricValue | None:
-        counted = [s.details for s in scores if s.value is not None]
-        if not counted:
+        counted = [(score, counts) for score in scores if (counts := self.counts(score)) is not None]
+        words = [reference_words for _, (_, reference_words) in counted]
+        if not sum(words):
             return None
-        errors = [d["substitutions"] + d["deletions"] + d["insertions"] for d in counted]
-        words = [d["reference_words"] for d in counted]
         totals = {
-            key: float(sum(d[key] for d in counted))
+            key: float(sum(score.details[self.prefix + key] for score, _ in counted))
             for key in ("substitutions", "deletions", "insertions", "hits", "reference_words")
         }
+        errors = [edits for _, (edits, _) in counted]
         return _from_columns([(errors, words)], 100.0, self.lower_is_better, totals)

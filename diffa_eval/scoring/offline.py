@@ -25,12 +25,9 @@ class ScoredFile:
 
 
 def prediction_of(task: Task, record: Mapping[str, Any]) -> str | None:
-    """The model text of a record, from the first of the task's prediction fields it has."""
-    for name in task.prediction_fields:
-        if name in record and record[name] is not None:
-            value = record[name]
-            return unicode_safe(value if isinstance(value, str) else str(value))
-    return None
+    """The model text of a record, as the task reads it (see `Task.prediction_of`)."""
+    text = task.prediction_of(record)
+    return None if text is None else unicode_safe(text)
 
 
 def score_file(task: Task, path: Path) -> ScoredFile:

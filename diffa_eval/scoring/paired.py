@@ -34,10 +34,8 @@ def sample_parts(metric: object, score: Score) -> Parts | None:
         parts = [sample_parts(part, score) for part in metric.parts]
         return None if any(p is None for p in parts) else [p[0] for p in parts if p is not None]
     if isinstance(metric, CorpusWER):
-        if score.value is None:
-            return None
-        d = score.details
-        return [(float(d["substitutions"] + d["deletions"] + d["insertions"]), float(d["reference_words"]))]
+        counts = metric.counts(score)
+        return None if counts is None else [counts]
     return None
 
 
