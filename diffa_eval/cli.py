@@ -277,7 +277,9 @@ def _summarize(console: Console, outcomes: list[RunOutcome]) -> None:
         colour = "yellow" if failed or waiting else "green"
         console.print(
             f"[{colour}]{_escape(outcome.model)} · {outcome.task} ({outcome.split}): {outcome.generated} generated, "
-            f"{outcome.reused} reused, {failed} failed"
+            f"{outcome.reused} reused"
+            + (f" ({outcome.rescored} scored again: reference, choices or fields changed)" if outcome.rescored else "")
+            + f", {failed} failed"
             + (f" (first: {_escape(_clip(outcome.failure))})" if failed and outcome.failure else "")
             + (f", {waiting} kept for scoring" if waiting else "")
             + (f" (shard {outcome.shard}, run complete)" if outcome.shard else "")

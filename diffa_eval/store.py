@@ -46,7 +46,7 @@ class SampleRecord:
 
     key: str
     """Resume key: hash of (model spec, generation config, task name + version, prompt variant, sample id,
-    audio hash)."""
+    the request the model sees, audio hash and window): what decides the output."""
     sample_id: str
     prompt: str | None = None
     output: str | None = None
@@ -73,6 +73,9 @@ class SampleRecord:
     error: str | None = None
     error_stage: str | None = None
     """Where a failure happened: `audio`, `model` or `scoring`."""
+    score_inputs: str | None = None
+    """Hash of what decides the score besides the output (reference, choices, the benchmark's fields):
+    when it changes, the stored output is scored again."""
 
     @property
     def failed(self) -> bool:
@@ -345,7 +348,7 @@ class RunStore:
 
         `plan` maps the keys of the samples just run to their sample ids, in order; their
         records come first. Records of other samples (e.g. beyond a --limit) are kept; records
-        of a planned sample under another key (its audio has changed since) are dropped.
+        of a planned sample under another key (its audio or its model input has changed since) are dropped.
         """
         with self.locked():  # shared writers open the file afresh for each append, so they see the new one
             latest = self.records()

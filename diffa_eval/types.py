@@ -18,8 +18,9 @@ SCHEMA_VERSION = 1
 
 
 def stable_hash(value: Any) -> str:
-    """SHA-256 hex digest of a JSON-serialisable value, independent of dict key order."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """SHA-256 hex digest of a JSON-serialisable value, independent of dict key order; values JSON
+    cannot hold (e.g. in a benchmark's own fields) are hashed by their text."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

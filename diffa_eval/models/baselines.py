@@ -66,6 +66,7 @@ class OracleModel(_Baseline):
     """Answers with the reference answer: the upper bound, and a check of the whole pipeline."""
 
     name = "oracle"
+    reads_reference = True
 
     def answer(self, request: GenerationRequest, config: GenerationConfig) -> ModelOutput:
         if request.reference is None:
