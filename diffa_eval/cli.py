@@ -631,6 +631,10 @@ def compare_command(
         ),
     ] = None,
     metrics: Annotated[str | None, typer.Option(help="Comma-separated metrics to compare (default: all).")] = None,
+    max_failure_increase: Annotated[
+        float,
+        typer.Option(min=0.0, help="Largest tolerated rise of the share of failed samples, in points."),
+    ] = 1.0,
     markdown: Annotated[Path | None, typer.Option(help="Write the Markdown summary (a PR comment) here.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
     tasks_dir: TasksDirOption = None,
@@ -651,7 +655,7 @@ def compare_command(
             sep = ""
         if not sep or not name.strip():
             raise ConfigError(f"--max-drop-for expects METRIC=NUMBER, got {item!r}")
-    tolerance = Tolerance(max_drop=max_drop, alpha=alpha, per_metric=per_metric)
+    tolerance = Tolerance(max_drop, alpha, per_metric, max_failure_increase)
     verdict = compare(
         find_runs([baseline]), find_runs([candidate]), tolerance, _split_list(metrics) if metrics else None
     )
