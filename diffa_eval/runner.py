@@ -75,6 +75,10 @@ class RunOptions:
     """Run only this shard's samples, into the run directory all shards share (see `diffa_eval.sharding`)."""
 
     def __post_init__(self) -> None:
+        try:  # values that cannot make a valid configuration fail here, before any work
+            GenerationConfig().replace(**self.generation)
+        except TypeError as error:
+            raise ConfigError(f"unknown generation setting: {error}") from None
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
         if self.limit is not None and self.limit < 1:
@@ -274,7 +278,13 @@ class Runner:
     def run(self, models: Sequence[ModelSpec], tasks: Sequence[Task]) -> list[RunOutcome]:
         """Every model on every task. A model or dataset that fails to load is reported in the
         outcomes, and the other pairs still run."""
+        if not models or not tasks:
+            raise ConfigError(f"nothing to run: no {'model' if not models else 'task'} named")
         models = [with_backend(spec, self.options.backend) for spec in models]  # unknown names fail here
+        data_dir = self.options.data_dir or default_data_dir()
+        if data_dir is not None and not data_dir.is_dir():
+            origin = "--data-dir" if self.options.data_dir else "DIFFA_EVAL_DATA_DIR"
+            raise ConfigError(f"the data folder {data_dir} ({origin}) does not exist or is not a folder")
         check_writable(self.options.output_dir)
         splits = {task.name: self.options.split or task.default_split for task in tasks}
         for task in tasks:
@@ -315,6 +325,8 @@ class Runner:
         except Exception as error:  # e.g. a hub or network failure inside `datasets`
             return f"{task.name}: could not load {split}: {type(error).__name__}: {error}"
         samples = loaded.samples[: self.options.limit] if self.options.limit else loaded.samples
+        if not samples:
+            return f"{task.name}: {split} has no samples ({loaded.info.id} is empty)"
         duplicates = sorted(sample_id for sample_id, n in Counter(s.id for s in samples).items() if n > 1)
         if duplicates:
             shown = ", ".join(duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")

@@ -136,19 +136,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """Turn a failed write (disk full, read-only, quota) into a StoreError that says nothing recorded is lost."""
+def writing(path: Path, resumable: bool = True) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only, quota) into a StoreError; for a run's files (`resumable`)
+    it says that nothing recorded is lost."""
     try:
         yield
     except OSError as error:
-        raise StoreError(
-            f"cannot write {path}: {error.strerror or error}; the samples recorded so far are kept, "
-            "run the same command again to resume"
-        ) from None
+        advice = "; the samples recorded so far are kept, run the same command again to resume" if resumable else ""
+        raise StoreError(f"cannot write {path}: {error.strerror or error}{advice}") from None
 
 
 def _json_text(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return unicode_safe(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
 def read_records(path: Path) -> Iterator[SampleRecord]:
@@ -352,7 +351,7 @@ class RunStore:
         """
         with self.locked():  # shared writers open the file afresh for each append, so they see the new one
             latest = self.records()
-            planned_ids = set(plan.values())
+            planned_ids = {unicode_safe(sample_id) for sample_id in plan.values()}  # as records store them
             keys = [key for key in plan if key in latest]
             keys += [k for k, record in latest.items() if k not in plan and record.sample_id not in planned_ids]
             text = "".join(latest[key].to_json() + "\n" for key in keys)
