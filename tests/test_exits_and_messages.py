@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,6 +153,23 @@ def test_a_data_dir_that_does_not_exist_is_an_error_not_a_hub_download(tmp_path:
     assert "(DIFFA_EVAL_DATA_DIR) does not exist" in line
 
 
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [("1272-128104-0001", "no transcript text"), ("garbage words here", "not SPEAKER-CHAPTER-UTTERANCE")],
+)
+def test_a_malformed_librispeech_transcript_line_is_named_by_file_and_line(
+    tmp_path: Path, line: str, problem: str
+) -> None:
+    chapter = tmp_path / "data" / "LibriSpeech" / "test-clean" / "1272" / "128104"
+    write_audio(chapter / "1272-128104-0000.flac", seconds=0.1, format="FLAC")
+    transcript = chapter / "1272-128104.trans.txt"
+    transcript.write_text(f"1272-128104-0000 A GOOD LINE\n{line}\n")
+    args = ["run", "-m", "chance", "-t", "librispeech_test_clean", "--data-dir", str(tmp_path / "data")]
+    done = _cli(*args, "--output-dir", str(tmp_path / "runs"), "-q")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{transcript}, line 2: {problem}" in done.stdout
+
+
 def test_table_write_errors_do_not_advise_resuming(tmp_path: Path) -> None:
     output = tmp_path / "runs"
     finished = _cli("run", "-m", "chance", "-t", MMAU, "--split", "sample", "--output-dir", str(output), "-q")
@@ -161,3 +179,23 @@ def test_table_write_errors_do_not_advise_resuming(tmp_path: Path) -> None:
     line = _one_line_error(_cli("table", str(output), "-f", "markdown", "-o", str(blocker / "table.md")))
     assert line.startswith(f"error: cannot write {blocker / 'table.md'}: ")
     assert "resume" not in line
+
+
+def _footnotes(output: Path) -> Any:
+    done = _cli("table", str(output), "-f", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["footnotes"]
+
+
+def test_the_mmau_footnote_names_a_label_version_only_when_the_runs_know_it(tmp_path: Path) -> None:
+    output = tmp_path / "runs"
+    root = _mmau(tmp_path / "data", ["a", "b"])  # metadata that is no official release
+    _cli("run", "-m", "chance", "-t", MMAU, "--data-dir", str(root), "--output-dir", str(output), "-q")
+    notes = _footnotes(output)
+    assert "MMAU: accuracy (%), official string match" in notes
+    assert not any("MMAU-v05.15.25" in note for note in notes)
+    (manifest,) = output.rglob("manifest.json")  # as a run of the official file records it
+    data = json.loads(manifest.read_text())
+    data["dataset"]["label_version"] = "MMAU-v05.15.25"
+    manifest.write_text(json.dumps(data))
+    assert "MMAU: accuracy (%), official string match, labels MMAU-v05.15.25" in _footnotes(output)
