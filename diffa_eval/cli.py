@@ -539,6 +539,14 @@ def score(
             atomic_write_text(output, unicode_safe(text))
     for problem in result.problems:
         _console(stderr=True).print(f"[yellow]{_escape(problem)}[/yellow]", soft_wrap=True, highlight=False)
+    counts = result.metrics
+    if counts.n_scored == 0:  # a gate on this command must not pass on an empty or unreadable file
+        from .errors import DataError
+
+        raise DataError(
+            f"nothing in {file} was scored: {counts.n_samples} records, {counts.n_excluded} left out by the "
+            f"protocol, {counts.n_failed} unreadable or failed, {counts.n_pending} waiting for a score"
+        )
     if as_json:
         typer.echo(json.dumps(result.metrics.to_dict(), indent=2))
     else:
