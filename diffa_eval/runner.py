@@ -240,8 +240,7 @@ def model_input(task: Task, variant: PromptVariant, sample: Sample, reads_refere
 
 def score_inputs(task: Task, sample: Sample) -> str:
     """A hash of what a sample's score depends on besides the output: its reference, choices and fields."""
-    answers = [sample.reference, task.ideal_answer(sample), list(sample.choices), list(task.answer_options(sample))]
-    return stable_hash([*answers, dict(sample.fields)])
+    return stable_hash([sample.reference, list(sample.choices), list(task.answer_options(sample)), dict(sample.fields)])
 
 
 def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, Any], seed: int) -> GenerationConfig:

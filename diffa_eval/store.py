@@ -373,7 +373,11 @@ class StoredRun:
     metrics: TaskMetrics | None
 
     def records(self) -> list[SampleRecord]:
-        return list(latest_records(read_records(self.directory / SAMPLES)).values())
+        """The run's records: those of its planned samples (records of other samples, e.g. beyond a
+        --limit or of an earlier dataset, stay in samples.jsonl for reuse but are not part of the run)."""
+        records = latest_records(read_records(self.directory / SAMPLES))
+        plan = read_plan(self.directory)
+        return [record for key, record in records.items() if plan is None or key in plan]
 
 
 def read_plan(directory: Path) -> dict[str, str] | None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from diffa_eval.datasources import git_blob_sha
+from diffa_eval.store import read_run
 
 from .conftest import write_audio
 
@@ -266,3 +267,21 @@ register_task(SpokenYesNo())
     if change == "instruction":
         task_file.write_text(source.replace("INSTRUCTION", "Is it loud? Reply with one word."))
     assert _counts(" ".join(_cli(*args).stdout.split())) == ((3, 0) if change == "instruction" else (0, 3))
+
+
+def test_a_limited_run_holds_only_records_of_the_current_data_and_keeps_the_rest_for_reuse(tmp_path: Path) -> None:
+    data, output = tmp_path / "data", tmp_path / "runs"
+    _write_mmau(data, _mmau_items(0, "What makes the sound?"))
+    _run(data, output)
+    _write_mmau(data, _mmau_items(1, "What makes the sound?"))
+    assert _counts(_run(data, output, "chance", "--limit", "10")) == (0, 10)
+    directory = _run_dir(output)
+    run = read_run(directory)
+    assert len(run.records()) == 10, "the run is its ten planned samples"
+    assert all(r.reference == CHOICES[(1 + int(r.sample_id[4:])) % 4] for r in run.records())
+    assert len(_records(directory)) == N_ITEMS, "the other samples' records stay for reuse"
+    summary = _run(data, output)
+    assert _counts(summary) == (0, N_ITEMS) and f"{N_ITEMS - 10} scored again" in summary
+    fresh = tmp_path / "fresh"
+    _run(data, fresh)
+    assert _comparable(directory) == _comparable(_run_dir(fresh))

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..scoring.paired import failed_parts, is_binary, mcnemar, metric_scale, paired_bootstrap, sample_parts
-from ..store import SampleRecord, StoredRun, read_plan
+from ..store import SampleRecord, StoredRun
 from ..types import Score
 
 
@@ -110,14 +110,6 @@ class Verdict:
         return [(c, m) for c in self.comparisons for m in c.metrics if m.status == "regressed"]
 
 
-def _planned_records(run: StoredRun) -> list[SampleRecord]:
-    """The records of the run's own samples (records of samples outside its plan, e.g. beyond a
-    --limit, are kept in the directory for reuse but are not part of the run)."""
-    plan = read_plan(run.directory)
-    records = run.records()
-    return records if plan is None else [record for record in records if record.key in plan]
-
-
 def _scores(records: list[SampleRecord]) -> dict[str, Score]:
     """Sample id -> score, for samples with a score the protocol counts."""
     scores = {}
@@ -139,7 +131,7 @@ def compare_runs(
     from ..task import TASKS
 
     task = TASKS.get(baseline.manifest.task)
-    base_records, cand_records = _planned_records(baseline), _planned_records(candidate)
+    base_records, cand_records = baseline.records(), candidate.records()
     base_scores, cand_scores = _scores(base_records), _scores(cand_records)
     base_failed, cand_failed = _failed(base_records), _failed(cand_records)
     shared = [i for i in base_scores if i in cand_scores or i in cand_failed]
