@@ -199,3 +199,10 @@ def test_the_mmau_footnote_names_a_label_version_only_when_the_runs_know_it(tmp_
     data["dataset"]["label_version"] = "MMAU-v05.15.25"
     manifest.write_text(json.dumps(data))
     assert "MMAU: accuracy (%), official string match, labels MMAU-v05.15.25" in _footnotes(output)
+
+
+def test_bench_refuses_a_non_finite_option_before_loading_the_model(tmp_path: Path) -> None:
+    done = _cli("bench", "--samples", "1", "--audio-seconds", "0.2", "--gen-length", "2", "--modes", "threshold",
+                "--device", "cpu", "-o", "threshold=NaN", "--output", str(tmp_path / "bench.json"))  # fmt: skip
+    assert _one_line_error(done) == "error: generation option threshold=nan is not a finite JSON value"
+    assert done.stdout == "" and not (tmp_path / "bench.json").exists()
