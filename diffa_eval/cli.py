@@ -117,6 +117,24 @@ def _split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _check_output_file(path: Path, option: str) -> None:
+    """Fail before any work, in one line, when `path` cannot be written (a missing folder is created)."""
+    import errno
+    import os
+    import tempfile
+
+    from .errors import StoreError
+
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass  # the file is written atomically, by a rename in this folder
+    except OSError as error:
+        raise StoreError(f"cannot write {option} {path}: {error.strerror or error}") from None
+
+
 def _clip(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -278,7 +296,9 @@ def _summarize(console: Console, outcomes: list[RunOutcome]) -> None:
         colour = "yellow" if failed or waiting else "green"
         console.print(
             f"[{colour}]{_escape(outcome.model)} · {outcome.task} ({outcome.split}): {outcome.generated} generated, "
-            f"{outcome.reused} reused, {failed} failed"
+            f"{outcome.reused} reused"
+            + (f" ({outcome.rescored} scored again: reference, choices or fields changed)" if outcome.rescored else "")
+            + f", {failed} failed"
             + (f" (first: {_escape(_clip(outcome.failure))})" if failed and outcome.failure else "")
             + (f", {waiting} kept for scoring" if waiting else "")
             + (f" (shard {outcome.shard}, run complete)" if outcome.shard else "")
@@ -516,10 +536,18 @@ def score(
     result = score_file(_single_task(task), file)
     if output is not None:
         text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in result.lines)
-        with writing(output):
+        with writing(output, resumable=False):
             atomic_write_text(output, unicode_safe(text))
     for problem in result.problems:
         _console(stderr=True).print(f"[yellow]{_escape(problem)}[/yellow]", soft_wrap=True, highlight=False)
+    counts = result.metrics
+    if counts.n_scored == 0:  # a gate on this command must not pass on an empty or unreadable file
+        from .errors import DataError
+
+        raise DataError(
+            f"nothing in {file} was scored: {counts.n_samples} records, {counts.n_excluded} left out by the "
+            f"protocol, {counts.n_failed} unreadable or failed, {counts.n_pending} waiting for a score"
+        )
     if as_json:
         typer.echo(json.dumps(result.metrics.to_dict(), indent=2))
     else:
@@ -611,7 +639,7 @@ def table(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        with writing(output):
+        with writing(output, resumable=False):
             atomic_write_text(output, text)
 
 
@@ -630,6 +658,10 @@ def compare_command(
         ),
     ] = None,
     metrics: Annotated[str | None, typer.Option(help="Comma-separated metrics to compare (default: all).")] = None,
+    max_failure_increase: Annotated[
+        float,
+        typer.Option(min=0.0, help="Largest tolerated rise of the share of failed samples, in points."),
+    ] = 1.0,
     markdown: Annotated[Path | None, typer.Option(help="Write the Markdown summary (a PR comment) here.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
     tasks_dir: TasksDirOption = None,
@@ -650,14 +682,14 @@ def compare_command(
             sep = ""
         if not sep or not name.strip():
             raise ConfigError(f"--max-drop-for expects METRIC=NUMBER, got {item!r}")
-    tolerance = Tolerance(max_drop=max_drop, alpha=alpha, per_metric=per_metric)
+    tolerance = Tolerance(max_drop, alpha, per_metric, max_failure_increase)
     verdict = compare(
         find_runs([baseline]), find_runs([candidate]), tolerance, _split_list(metrics) if metrics else None
     )
     summary = to_markdown(verdict)
     for path, text in ((markdown, summary), (json_path, to_json(verdict))):
         if path is not None:
-            with writing(path):
+            with writing(path, resumable=False):
                 atomic_write_text(path, text)
     typer.echo(summary, nl=False)
     if not verdict.passed:
@@ -702,6 +734,15 @@ def sweep(
     _setup_logging(False)
     _load_task_dirs(tasks_dir)
     _set_judge(judge_url, judge_model)
+    if plot is not None:  # checked before the evaluation, which may take hours
+        from .errors import ConfigError
+        from .report.plots import figure_formats
+
+        if plot.suffix.lower().lstrip(".") not in figure_formats():
+            raise ConfigError(f"--plot {plot}: unknown figure format {plot.suffix!r}; use .png or .svg")
+        _check_output_file(plot, "--plot")
+    if markdown is not None:
+        _check_output_file(markdown, "--markdown")
     specs = [spec for text in _split_list(models) for spec in expand_checkpoints(text)]
     options = RunOptions(
         split=split,
@@ -728,7 +769,7 @@ def sweep(
     board = tables.build_table(runs, models=[str(s) for s in specs if any(r.manifest.model == str(s) for r in runs)])
     console.print(tables.to_rich(board))
     if markdown is not None:
-        with writing(markdown):
+        with writing(markdown, resumable=False):
             atomic_write_text(markdown, tables.to_markdown(board))
     if plot is not None:
         from .report.plots import plot_checkpoint_trend, save_figure
@@ -774,18 +815,22 @@ def bench(
     from . import bench as bench_lib
     from .errors import ConfigError
     from .models import load_model
+    from .store import atomic_write_text, writing
     from .types import GenerationConfig, ModelSpec
 
     _setup_logging(False)
     if model_size not in bench_lib.MODEL_SIZES:
         raise ConfigError(f"--model-size must be one of {', '.join(bench_lib.MODEL_SIZES)}")
     resolved = device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model_label = "llada-8b-shape (random weights)" if model_size == "8b" else model
+    slug = "-".join([model_label.split(" ")[0], "gpu" if resolved.startswith("cuda") else "cpu"])
+    path = output or Path("results/bench") / f"{name or slug}.json"
+    _check_output_file(path, "--output")
+    extra_options = GenerationConfig(options=_parse_options(option or [])).options  # bad values fail here
     if model_size == "8b":
         adapter = bench_lib.build_8b_adapter(resolved)
-        model_label = "llada-8b-shape (random weights)"
     else:
         adapter = load_model(ModelSpec.parse(model), resolved)
-        model_label = model
     config = GenerationConfig(max_new_tokens=gen_length or 16)
     if task is not None:
         chosen = _single_task(task)
@@ -794,7 +839,7 @@ def bench(
         config = config.replace(max_new_tokens=gen_length)
     else:
         workload = bench_lib.synthetic_workload(samples, audio_seconds)
-    config = config.replace(options={**config.options, **_parse_options(option or [])})
+    config = config.replace(options={**config.options, **extra_options})
     mode_list = _split_list(modes)
     results = bench_lib.run_bench(
         adapter,
@@ -809,10 +854,8 @@ def bench(
     device_label = bench_lib.device_name(resolved)
     facts = {"model": model_label, "device": device_label, "torch": torch.__version__}
     document = bench_lib.report(results, workload, config, facts)
-    slug = "-".join([model_label.split(" ")[0], "gpu" if resolved.startswith("cuda") else "cpu"])
-    path = output or Path("results/bench") / f"{name or slug}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    with writing(path, resumable=False):
+        atomic_write_text(path, json.dumps(document, indent=2) + "\n")
 
     memory = "peak GPU mem" if resolved.startswith("cuda") else "peak RSS (CPU)"
     table = Table(title=f"{model_label} · {workload.name} · gen {config.max_new_tokens} · {device_label}")

@@ -2,8 +2,11 @@
 
 Each (model, task, split, prompt variant, generation config) is one run directory. A sample's
 resume key hashes the model spec, generation config, task name and version, prompt variant,
-sample id and audio content, so re-running the same command skips every sample already
-recorded (whatever the batch size) and retries the ones that failed.
+sample id, the request the model sees (prompt text, answer options, and the reference for models
+that read it) and audio content, so re-running the same command skips every sample already
+recorded (whatever the batch size), retries the ones that failed, and produces again any sample
+whose model input changed. Each record also keeps a hash of what decides its score (reference,
+choices, the benchmark's fields): when only that changed, the stored output is scored again.
 
 A sharded run (`RunOptions.shard`, or the ranks of a torchrun group) produces only its shard's
 samples into the same run directory; whoever finds every planned sample recorded finishes the run
@@ -72,6 +75,10 @@ class RunOptions:
     """Run only this shard's samples, into the run directory all shards share (see `diffa_eval.sharding`)."""
 
     def __post_init__(self) -> None:
+        try:  # values that cannot make a valid configuration fail here, before any work
+            GenerationConfig().replace(**self.generation)
+        except TypeError as error:
+            raise ConfigError(f"unknown generation setting: {error}") from None
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
         if self.limit is not None and self.limit < 1:
@@ -93,6 +100,8 @@ class RunOutcome:
     """Samples produced by the model in this invocation."""
     reused: int = 0
     """Samples already in the run directory, not produced again."""
+    rescored: int = 0
+    """Reused samples scored again because their reference, choices or fields changed since."""
     error: str | None = None
     """Why the whole pair could not run (data or model failed to load)."""
     pending: str | None = None
@@ -140,6 +149,7 @@ class _PlannedSample:
     key: str
     probe: audio.AudioProbe | None
     probe_error: str | None
+    score_inputs: str
 
 
 def _now() -> str:
@@ -209,11 +219,28 @@ def resume_key(
     sample_id: str,
     audio_sha256: str | None,
     audio_window: tuple[float, str] | None = None,
+    model_input: Mapping[str, Any] | None = None,
 ) -> str:
-    """The content hash under which a sample's result is stored; `audio_window` is the model's
-    audio limit in seconds and the long-audio policy, when the model has a limit."""
+    """The content hash under which a sample's result is stored: everything that decides the output.
+    `audio_window` is the model's audio limit in seconds and the long-audio policy, when the model has
+    a limit; `model_input` is the rest of the request the model sees (see `model_input`)."""
     parts: list[Any] = [str(spec), generation.to_dict(), task.name, task.version, prompt_variant, sample_id]
-    return stable_hash([*parts, audio_sha256, *([list(audio_window)] if audio_window else [])])
+    window = [list(audio_window)] if audio_window else []
+    return stable_hash([*parts, audio_sha256, *window, dict(model_input or {})])
+
+
+def model_input(task: Task, variant: PromptVariant, sample: Sample, reads_reference: bool) -> dict[str, Any]:
+    """The request a model gets for a sample, besides its audio: the prompt text, the answer options and,
+    for a model that reads it (the oracle), the reference."""
+    request: dict[str, Any] = {"prompt": variant.build(sample), "choices": list(task.answer_options(sample))}
+    if reads_reference:
+        request["reference"] = task.ideal_answer(sample)
+    return request
+
+
+def score_inputs(task: Task, sample: Sample) -> str:
+    """A hash of what a sample's score depends on besides the output: its reference, choices and fields."""
+    return stable_hash([sample.reference, list(sample.choices), list(task.answer_options(sample)), dict(sample.fields)])
 
 
 def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, Any], seed: int) -> GenerationConfig:
@@ -250,7 +277,13 @@ class Runner:
     def run(self, models: Sequence[ModelSpec], tasks: Sequence[Task]) -> list[RunOutcome]:
         """Every model on every task. A model or dataset that fails to load is reported in the
         outcomes, and the other pairs still run."""
+        if not models or not tasks:
+            raise ConfigError(f"nothing to run: no {'model' if not models else 'task'} named")
         models = [with_backend(spec, self.options.backend) for spec in models]  # unknown names fail here
+        data_dir = self.options.data_dir or default_data_dir()
+        if data_dir is not None and not data_dir.is_dir():
+            origin = "--data-dir" if self.options.data_dir else "DIFFA_EVAL_DATA_DIR"
+            raise ConfigError(f"the data folder {data_dir} ({origin}) does not exist or is not a folder")
         check_writable(self.options.output_dir)
         splits = {task.name: self.options.split or task.default_split for task in tasks}
         for task in tasks:
@@ -291,6 +324,8 @@ class Runner:
         except Exception as error:  # e.g. a hub or network failure inside `datasets`
             return f"{task.name}: could not load {split}: {type(error).__name__}: {error}"
         samples = loaded.samples[: self.options.limit] if self.options.limit else loaded.samples
+        if not samples:
+            return f"{task.name}: {split} has no samples ({loaded.info.id} is empty)"
         duplicates = sorted(sample_id for sample_id, n in Counter(s.id for s in samples).items() if n > 1)
         if duplicates:
             shown = ", ".join(duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
@@ -316,9 +351,23 @@ class Runner:
         generation = run_generation(task, variant, self.options.generation, self.options.seed)
         run_id = stable_hash([str(spec), task.name, task.version, split, variant.name, generation.to_dict()])
         directory = run_directory(self.options.output_dir, spec, task, split, run_id)
+        reads_reference = bool(getattr(adapter, "reads_reference", False))
         plan = [
             _PlannedSample(
-                s, resume_key(spec, generation, task, variant.name, s.id, p.sha256 if p else None, window), p, e
+                s,
+                resume_key(
+                    spec,
+                    generation,
+                    task,
+                    variant.name,
+                    s.id,
+                    p.sha256 if p else None,
+                    window,
+                    model_input(task, variant, s, reads_reference),
+                ),
+                p,
+                e,
+                score_inputs(task, s),
             )
             for s, (p, e) in zip(loaded.samples, probes, strict=True)
         ]
@@ -355,7 +404,7 @@ class Runner:
                     self.progress.advance(len(batch_records))
             finally:
                 self.progress.finish()
-            self._score_stored(store, task, {p.key: p.sample for p in plan})
+            rescored = self._score_stored(store, task, {p.key: p for p in plan})
             metrics, records = self._finish(store, task, plan, manifest)
         waiting, failure = _first_reasons(records, [p.key for p in plan])
         return RunOutcome(
@@ -366,6 +415,7 @@ class Runner:
             metrics,
             len(pending),
             len(plan) - len(pending),
+            rescored,
             pending=waiting,
             failure=failure,
         )
@@ -406,13 +456,13 @@ class Runner:
                     self.progress.advance(len(batch_records))
             finally:
                 self.progress.finish()
-            self._score_stored(store, task, {p.key: p.sample for p in mine})
+            rescored = self._score_stored(store, task, {p.key: p for p in mine})
             self._wait_for_ranks()
             records = store.records()
             missing = [key for key in keys if key not in records]
             metrics = None
             if finishes and not missing:
-                self._score_stored(store, task, {p.key: p.sample for p in plan})  # e.g. left by a shard without judge
+                self._score_stored(store, task, {p.key: p for p in plan})  # e.g. left by a shard without judge
                 metrics, records = self._finish(store, task, plan, manifest)
         waiting, failure = _first_reasons(records, keys)
         return RunOutcome(
@@ -423,6 +473,7 @@ class Runner:
             metrics,
             len(pending),
             len(mine) - len(pending),
+            rescored,
             pending=waiting,
             failure=failure,
             shard=str(shard),
@@ -453,15 +504,26 @@ class Runner:
         if self.group is not None:
             self.group.barrier()
 
-    def _score_stored(self, store: RunStore, task: Task, samples: Mapping[str, Sample]) -> None:
-        """Score the stored outputs that wait for a score or whose scoring failed, all at once."""
-        waiting = [r for key, r in store.records().items() if key in samples and r.needs_score]
+    def _score_stored(self, store: RunStore, task: Task, planned: Mapping[str, _PlannedSample]) -> int:
+        """Score, all at once, the stored outputs that wait for a score, whose scoring failed, or whose
+        reference, choices or fields changed since they were scored; returns how many of them changed."""
+        records = [r for key, r in store.records().items() if key in planned and not r.needs_output]
+        changed = [r for r in records if r.score_inputs != planned[r.key].score_inputs]
+        waiting = [r for r in records if r.needs_score or r.score_inputs != planned[r.key].score_inputs]
         if not waiting:
-            return
-        results = task.score_batch([(samples[r.key], r.output) for r in waiting])
-        for record, result in zip(waiting, results, strict=True):
-            store.append(_scored(record, result))
+            return 0
+        samples = [planned[r.key].sample for r in waiting]
+        results = task.score_batch([(sample, r.output) for sample, r in zip(samples, waiting, strict=True)])
+        for record, sample, result in zip(waiting, samples, results, strict=True):
+            current = replace(
+                record,
+                reference=sample.reference,
+                groups=task.breakdown_labels(sample),
+                score_inputs=planned[record.key].score_inputs,
+            )
+            store.append(_scored(current, result))
         store.sync()
+        return len(changed)
 
     def _first_start(self, directory: Path) -> str:
         try:
@@ -539,7 +601,8 @@ class Runner:
                 prompt=variant.build(sample),
                 audio=array,
                 choices=task.answer_options(sample),
-                reference=task.ideal_answer(sample),
+                # only a model that declares it reads the reference gets it: it is then part of the resume key
+                reference=task.ideal_answer(sample) if getattr(adapter, "reads_reference", False) else None,
             )
             ready.append((planned, result, request))
         outputs = _generate_isolated(adapter, [r for _, _, r in ready], generation)
@@ -597,6 +660,7 @@ def _failure(task: Task, variant: PromptVariant, planned: _PlannedSample, messag
         audio_sha256=planned.probe.sha256 if planned.probe else None,
         error=message,
         error_stage=stage,
+        score_inputs=planned.score_inputs,
     )
 
 
@@ -630,6 +694,7 @@ def _record(
         audio_truncated_to=truncated_to,
         error=output.error,
         error_stage=None if output.error is None else "model",
+        score_inputs=planned.score_inputs,
     )
 
 

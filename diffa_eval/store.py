@@ -46,7 +46,7 @@ class SampleRecord:
 
     key: str
     """Resume key: hash of (model spec, generation config, task name + version, prompt variant, sample id,
-    audio hash)."""
+    the request the model sees, audio hash and window): what decides the output."""
     sample_id: str
     prompt: str | None = None
     output: str | None = None
@@ -73,6 +73,9 @@ class SampleRecord:
     error: str | None = None
     error_stage: str | None = None
     """Where a failure happened: `audio`, `model` or `scoring`."""
+    score_inputs: str | None = None
+    """Hash of what decides the score besides the output (reference, choices, the benchmark's fields):
+    when it changes, the stored output is scored again."""
 
     @property
     def failed(self) -> bool:
@@ -133,19 +136,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """Turn a failed write (disk full, read-only, quota) into a StoreError that says nothing recorded is lost."""
+def writing(path: Path, resumable: bool = True) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only, quota) into a StoreError; for a run's files (`resumable`)
+    it says that nothing recorded is lost."""
     try:
         yield
     except OSError as error:
-        raise StoreError(
-            f"cannot write {path}: {error.strerror or error}; the samples recorded so far are kept, "
-            "run the same command again to resume"
-        ) from None
+        advice = "; the samples recorded so far are kept, run the same command again to resume" if resumable else ""
+        raise StoreError(f"cannot write {path}: {error.strerror or error}{advice}") from None
 
 
 def _json_text(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return unicode_safe(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
 def read_records(path: Path) -> Iterator[SampleRecord]:
@@ -345,11 +347,11 @@ class RunStore:
 
         `plan` maps the keys of the samples just run to their sample ids, in order; their
         records come first. Records of other samples (e.g. beyond a --limit) are kept; records
-        of a planned sample under another key (its audio has changed since) are dropped.
+        of a planned sample under another key (its audio or its model input has changed since) are dropped.
         """
         with self.locked():  # shared writers open the file afresh for each append, so they see the new one
             latest = self.records()
-            planned_ids = set(plan.values())
+            planned_ids = {unicode_safe(sample_id) for sample_id in plan.values()}  # as records store them
             keys = [key for key in plan if key in latest]
             keys += [k for k, record in latest.items() if k not in plan and record.sample_id not in planned_ids]
             text = "".join(latest[key].to_json() + "\n" for key in keys)
@@ -371,7 +373,11 @@ class StoredRun:
     metrics: TaskMetrics | None
 
     def records(self) -> list[SampleRecord]:
-        return list(latest_records(read_records(self.directory / SAMPLES)).values())
+        """The run's records: those of its planned samples (records of other samples, e.g. beyond a
+        --limit or of an earlier dataset, stay in samples.jsonl for reuse but are not part of the run)."""
+        records = latest_records(read_records(self.directory / SAMPLES))
+        plan = read_plan(self.directory)
+        return [record for key, record in records.items() if plan is None or key in plan]
 
 
 def read_plan(directory: Path) -> dict[str, str] | None:

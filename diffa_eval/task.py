@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, RegistryError
+from .errors import ConfigError, DataError, RegistryError
 from .registry import Registry
 from .scoring.metrics import Metric
 from .scoring.scorers import BatchScorer, Scorer
@@ -105,13 +105,15 @@ class Task(ABC):
 
     def prediction_of(self, record: Mapping[str, Any]) -> str | None:
         """The model text of a record in a predictions file given to `diffa-eval score`: the first of
-        `prediction_fields` that holds a value (a number or other JSON value is read as its text);
-        None when the record holds none. A task whose official scorer treats a missing or non-text
-        value in its own way overrides this."""
+        `prediction_fields` that holds a value; None when the record holds none. A value that is not
+        text is a DataError: its printed form (e.g. "['yes']") is no model output. A task whose official
+        scorer treats a missing or non-text value in its own way overrides this."""
         for name in self.prediction_fields:
             if record.get(name) is not None:
                 value = record[name]
-                return value if isinstance(value, str) else str(value)
+                if not isinstance(value, str):
+                    raise DataError(f"the prediction in field {name!r} is {_json_kind(value)}, not text")
+                return value
         return None
 
     def variants(self) -> dict[str, PromptVariant]:
@@ -175,6 +177,14 @@ class Task(ABC):
     def check_split(self, split: str) -> None:
         if split not in self.splits:
             raise ConfigError(f"task {self.name!r} has no split {split!r}; its splits: {', '.join(self.splits)}")
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 _loading_origin: ContextVar[str] = ContextVar("_loading_origin", default="builtin")

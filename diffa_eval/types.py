@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,13 @@ SCHEMA_VERSION = 1
 
 
 def stable_hash(value: Any) -> str:
-    """SHA-256 hex digest of a JSON-serialisable value, independent of dict key order."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """SHA-256 hex digest of a JSON-serialisable value, independent of dict key order.
+
+    Values JSON cannot hold are hashed by their text; lone surrogates (from bytes that were never valid
+    UTF-8) are hashed as they are, so such ids stay distinct and valid text hashes as plain UTF-8.
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -110,10 +115,15 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 <= self.temperature < math.inf:
+            raise ConfigError(f"temperature must be a finite number >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        for key, value in self.options.items():
+            try:  # the options go into the manifest and every resume key, as strict JSON
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError):
+                raise ConfigError(f"generation option {key}={value!r} is not a finite JSON value") from None
 
     def replace(self, **changes: Any) -> GenerationConfig:
         """A copy with the given fields changed; `None` values leave a field as it is."""

@@ -92,20 +92,9 @@ class LibriSpeech(Task):
         for transcript in transcripts:
             content = transcript.read_bytes()
             digest.update(content)
-            for line in content.decode("utf-8").splitlines():
-                if not line.strip():
-                    continue
-                utterance, _, text = line.partition(" ")
-                speaker, chapter, _ = utterance.split("-", 2)
-                records.append(
-                    {
-                        "file": str(transcript.parent / f"{utterance}.flac"),
-                        "text": text.strip(),
-                        "speaker_id": int(speaker),
-                        "chapter_id": int(chapter),
-                        "id": utterance,
-                    }
-                )
+            for number, line in enumerate(content.decode("utf-8", errors="replace").splitlines(), start=1):
+                if line.strip():
+                    records.append(_transcript_record(transcript, number, line))
         samples = [self.sample_from_record(record) for record in records]
         # The revision of a local copy: a hash over its transcripts, in path order.
         where = f"bundled:librispeech/{self.folder}" if source == "bundled" else str(root / self.folder)
@@ -149,6 +138,26 @@ class LibriSpeech(Task):
         diffa2 = wenet_word_errors(sample.reference or "", prediction or "").as_details()
         details = {**score.details, **{f"{DIFFA2_WER.prefix}{key}": value for key, value in diffa2.items()}}
         return dataclasses.replace(score, details=details)
+
+
+def _transcript_record(transcript: Path, number: int, line: str) -> dict[str, Any]:
+    """One line of an OpenSLR `*.trans.txt`, `SPEAKER-CHAPTER-UTTERANCE TEXT`, as a record; a malformed
+    line is an error naming the file and the line."""
+    utterance, _, text = line.strip().partition(" ")
+    parts = utterance.split("-")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        problem = f"not SPEAKER-CHAPTER-UTTERANCE TEXT: {line.strip()[:80]!r}"
+    elif not text.strip():
+        problem = f"no transcript text after {utterance}"
+    else:
+        return {
+            "file": str(transcript.parent / f"{utterance}.flac"),
+            "text": text.strip(),
+            "speaker_id": int(parts[0]),
+            "chapter_id": int(parts[1]),
+            "id": utterance,
+        }
+    raise DataError(f"{transcript}, line {number}: {problem}")
 
 
 register_task(LibriSpeech("clean"))

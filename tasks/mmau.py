@@ -161,11 +161,17 @@ class MMAU(Task):
 
     def sample_from_record(self, record: Mapping[str, Any], base_dir: Path | None = None) -> Sample:
         try:
-            choices = tuple(str(choice) for choice in record["choices"])
+            raw_choices = record["choices"]
             answer = record.get("answer")
             sample_id = str(record["id"])
         except (KeyError, TypeError) as error:
             raise DataError(f"MMAU record lacks a field: {error}; record: {short_record(record)}") from None
+        if not isinstance(raw_choices, list) or not all(isinstance(choice, str) for choice in raw_choices):
+            shown = json.dumps(raw_choices, ensure_ascii=False, default=str)[:80]
+            raise DataError(f"MMAU record {sample_id}: 'choices' must be a list of strings, got {shown}")
+        choices = tuple(raw_choices)
+        if not self.answers_hidden and answer is not None and str(answer) not in choices:
+            raise DataError(f"MMAU record {sample_id}: the answer {str(answer)!r} is not one of its choices")
         fields = {key: value for key, value in record.items() if key != "audio"}
         audio = record_audio(record, "audio_id", base_dir)
         return Sample(sample_id, audio, None if answer is None else str(answer), choices, fields)

@@ -55,6 +55,7 @@ class RecordingModel:
     device = "cpu"
     prompt_variants: tuple[str, ...] = ()
     max_audio_seconds: float | None = None
+    reads_reference = True
 
     def __init__(self, calls: list[list[str]], fail_on: set[str]) -> None:
         self.calls = calls

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from diffa_eval.cli import app
 from diffa_eval.report.compare import Tolerance, compare
-from diffa_eval.store import find_runs
+from diffa_eval.store import SampleRecord, find_runs
 
+from .conftest import write_audio
 from .stored_runs import accuracy_records, wer_records, write_run
 
 runner = CliRunner()
@@ -110,3 +113,91 @@ def test_a_side_holding_several_models_is_refused_rather_than_guessed(tmp_path: 
     result = runner.invoke(app, ["compare", str(base), str(cand)])
     assert result.exit_code != 0
     assert "baseline runs are of several models (ckpt-1000, other-model)" in str(result.exception)
+
+
+def _failed_records(ids: range, prefix: str = "s") -> list[SampleRecord]:
+    return [SampleRecord(key=f"k{i}", sample_id=f"{prefix}{i}", error="audio file is empty", error_stage="audio")
+            for i in ids]  # fmt: skip
+
+
+def test_a_candidate_that_fails_most_samples_fails_the_gate_as_real_runs(tmp_path: Path) -> None:
+    """Real runs: the candidate's data has 90 of 100 audio files empty, so 90 samples fail."""
+
+    def dataset(root: Path, empty: int) -> Path:
+        folder = root / "MMAU"
+        items = []
+        for n in range(100):
+            clip = folder / "test-mini-audios" / f"i{n}.wav"
+            write_audio(clip, seconds=0.1)
+            if n < empty:
+                clip.write_bytes(b"")
+            items.append({"id": f"i{n}", "audio_id": f"./test-mini-audios/i{n}.wav", "question": "Which?",
+                          "choices": ["yes", "no"], "answer": "yes", "task": "sound"})  # fmt: skip
+        (folder / "mmau-test-mini.json").write_text(json.dumps(items))
+        return root
+
+    def diffa_eval(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "diffa_eval", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    for side, empty in (("baseline", 0), ("candidate", 90)):
+        data = dataset(tmp_path / f"data-{side}", empty)
+        diffa_eval("run", "-m", "oracle", "-t", "mmau_test_mini", "--data-dir", str(data), "--max-failures", "1",
+                   "--output-dir", str(tmp_path / side), "-q")  # fmt: skip
+    done = diffa_eval("compare", str(tmp_path / "baseline"), str(tmp_path / "candidate"), "--json",
+                      str(tmp_path / "verdict.json"))  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "❌ **regression**" in done.stdout
+    assert "Failed samples count against their run: as wrong answers" in done.stdout
+    assert "| mmau_test_mini | accuracy ↑ | 100.00 | 10.00 | -90.00 [" in done.stdout
+    assert "| mmau_test_mini | failed samples % ↓ | 0.00 | 90.00 | +90.00 |" in done.stdout
+    comparison = json.loads((tmp_path / "verdict.json").read_text())["comparisons"][0]
+    assert comparison["n_paired"] == 100
+    assert comparison["failures"] == {
+        "baseline": 0, "candidate": 90, "baseline_rate": 0.0, "candidate_rate": 90.0, "regressed": True
+    }  # fmt: skip
+    assert comparison["metrics"][0]["flips"]["worse"] == [f"i{n}" for n in range(90)]
+
+
+def test_failed_utterances_count_as_every_word_deleted_for_wer(tmp_path: Path) -> None:
+    base, cand = tmp_path / "b", tmp_path / "c"
+    write_run(base, "a", "librispeech_test_clean", {"wer": 5.0}, records=wer_records([(1, 20)] * 40))
+    failing = wer_records([(1, 20)] * 38) + _failed_records(range(38, 40), prefix="u")
+    write_run(cand, "b", "librispeech_test_clean", {"wer": 5.0}, records=failing)
+    verdict = compare(find_runs([base]), find_runs([cand]), Tolerance(max_drop=100.0, max_failure_increase=100.0))
+    (wer,) = verdict.comparisons[0].metrics
+    assert (wer.n, wer.baseline, wer.candidate) == (40, 5.0, 100.0 * (38 + 2 * 20) / 800)
+    assert verdict.comparisons[0].candidate_failed == 2
+
+
+def test_judge_ratings_leave_failures_out_and_the_failure_rate_decides(tmp_path: Path) -> None:
+    def rated(n: int) -> list[SampleRecord]:
+        return [SampleRecord(key=f"k{i}", sample_id=f"s{i}", output="x", score=4.0) for i in range(n)]
+
+    base, cand = tmp_path / "b", tmp_path / "c"
+    write_run(base, "a", "voicebench_alpacaeval", {"gpt_score": 4.0}, records=rated(50))
+    write_run(
+        cand, "b", "voicebench_alpacaeval", {"gpt_score": 4.0}, records=rated(45) + _failed_records(range(45, 50))
+    )
+    code, output, verdict = _compare(base, cand)
+    assert code == 1, output
+    comparison = verdict["comparisons"][0]
+    assert comparison["metrics"][0]["n"] == 45 and comparison["metrics"][0]["status"] == "unchanged"
+    assert comparison["failures"]["regressed"] and comparison["failures"]["candidate_rate"] == 10.0
+    assert _compare(base, cand, "--max-failure-increase", "10")[0] == 0
+
+
+def test_samples_failed_in_the_baseline_count_against_the_baseline(tmp_path: Path) -> None:
+    base, cand = tmp_path / "b", tmp_path / "c"
+    write_run(
+        base,
+        "a",
+        "mmau_test_mini",
+        {"accuracy": 50.0},
+        records=accuracy_records([1] * 50) + _failed_records(range(50, 100)),
+    )
+    write_run(cand, "b", "mmau_test_mini", {"accuracy": 100.0}, records=accuracy_records([1] * 100))
+    code, output, verdict = _compare(base, cand)
+    assert code == 0, output
+    metric = verdict["comparisons"][0]["metrics"][0]
+    assert (metric["baseline"], metric["candidate"], metric["status"]) == (50.0, 100.0, "improved")

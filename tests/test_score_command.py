@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from diffa_eval.cli import app
@@ -92,3 +96,77 @@ def test_terminal_summary_without_json(tmp_path: Path) -> None:
     source.write_text(json.dumps([{**ITEM, "id": "1", "prediction": "Man"}]))
     output = _score("mmau_test_mini", str(source))
     assert "accuracy" in output and "100.00" in output
+
+
+def _score_process(task: str, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "diffa_eval", "score", task, str(path), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "500"})
+
+
+def test_a_prediction_that_is_not_text_is_an_unreadable_record_not_its_printed_form(tmp_path: Path) -> None:
+    records = [
+        {**ITEM, "id": "1", "prediction": ["Man"]},
+        {**ITEM, "id": "2", "prediction": {"text": "Man"}},
+        {**ITEM, "id": "3", "prediction": 7},
+        {**ITEM, "id": "4", "prediction": "Man"},
+    ]
+    source = tmp_path / "predictions.json"
+    source.write_text(json.dumps(records))
+    out = tmp_path / "scores.jsonl"
+    done = _score_process("mmau_test_mini", source, "--json", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["score"] for line in lines] == [None, None, None, 1.0]
+    assert lines[0]["error"] == "the prediction in field 'prediction' is a list, not text"
+    assert lines[2]["error"] == "the prediction in field 'prediction' is a number, not text"
+    metrics = json.loads(done.stdout)
+    assert (metrics["n_samples"], metrics["n_scored"], metrics["n_failed"]) == (4, 1, 3)
+    assert "record 0 (id 1): the prediction in field 'prediction' is a list, not text" in done.stderr
+
+
+def test_duplicate_ids_are_an_error_naming_them(tmp_path: Path) -> None:
+    records = [{**ITEM, "id": i, "prediction": "Man"} for i in ("a", "b", "a", "c", "b", "a")]
+    source = tmp_path / "predictions.json"
+    source.write_text(json.dumps(records))
+    done = _score_process("mmau_test_mini", source)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"error: {source}: 2 ids occur more than once: a (3 times), b (2 times)" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["", "[]", "{not json\nnot json either\n", json.dumps([{**ITEM, "id": "1"}])],
+    ids=["zero-bytes", "empty-list", "no-json", "no-prediction"],
+)
+def test_a_file_with_nothing_scored_exits_non_zero(tmp_path: Path, content: str) -> None:
+    source = tmp_path / "predictions.jsonl"
+    source.write_text(content)
+    done = _score_process("mmau_test_mini", source)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"error: nothing in {source} was scored" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"choices": "yes"}, "'choices' must be a list of strings, got \"yes\""),
+        ({"choices": ["Man", 2]}, "'choices' must be a list of strings, got [\"Man\", 2]"),
+        ({"answer": "Dog"}, "the answer 'Dog' is not one of its choices"),
+    ],
+    ids=["choices-a-string", "choices-not-strings", "answer-not-a-choice"],
+)
+def test_mmau_records_with_malformed_choices_fail_naming_their_id(
+    tmp_path: Path, change: dict[str, object], problem: str
+) -> None:
+    records = [{**ITEM, "id": "good", "prediction": "Man"}, {**ITEM, "id": "bad7", "prediction": "yes", **change}]
+    source = tmp_path / "predictions.json"
+    source.write_text(json.dumps(records))
+    out = tmp_path / "scores.jsonl"
+    done = _score_process("mmau_test_mini", source, "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(line["id"], line["score"]) for line in lines] == [("good", 1.0), ("bad7", None)]
+    assert lines[1]["error"] == f"MMAU record bad7: {problem}"
+    assert f"MMAU record bad7: {problem}" in done.stderr

@@ -196,6 +196,7 @@ SLOW_PLUGIN = textwrap.dedent('''
         name = "slow"
         sampling_rate = 16000
         device = "cpu"
+        reads_reference = True
 
         def __init__(self, spec, device):
             pass

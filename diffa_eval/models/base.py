@@ -17,8 +17,9 @@ class GenerationRequest:
 
     `audio` is mono float32 at the adapter's `sampling_rate`. `choices` are the answers a
     multiple-choice item accepts, in the form its scorer reads (option texts, or letters), and
-    empty otherwise. `reference` is the output the scorer counts correct; only the oracle
-    baseline reads it.
+    empty otherwise. `reference` is the output the scorer counts correct; it is given only to
+    adapters that declare `reads_reference = True` (the oracle baseline), and is then part of
+    their samples' resume keys, so a changed reference makes such a model answer again.
     """
 
     sample_id: str

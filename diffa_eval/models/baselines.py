@@ -16,7 +16,8 @@ from .base import GenerationRequest
 
 def sample_rng(seed: int, sample_id: str) -> random.Random:
     """A generator that depends only on the run seed and the sample id, never on order or batching."""
-    digest = hashlib.sha256(f"{seed}\x00{sample_id}".encode()).digest()
+    text = f"{seed}\x00{sample_id}".encode("utf-8", "surrogatepass")  # ids that are not valid text too
+    digest = hashlib.sha256(text).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
@@ -66,6 +67,7 @@ class OracleModel(_Baseline):
     """Answers with the reference answer: the upper bound, and a check of the whole pipeline."""
 
     name = "oracle"
+    reads_reference = True
 
     def answer(self, request: GenerationRequest, config: GenerationConfig) -> ModelOutput:
         if request.reference is None:

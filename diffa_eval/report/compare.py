@@ -1,21 +1,26 @@
 """Compare a candidate with a baseline on the same samples: per-metric deltas, paired tests and a verdict.
 
-Runs are paired by (task, split); within a pair, samples are aligned by sample id and only samples
-scored in both runs count. Every metric gets a paired-bootstrap delta with its 95% interval; accuracy
-metrics take their p-value from McNemar's exact test and list the samples that flipped. A metric
-regresses when it got worse by more than its tolerance and the change is significant at `alpha`.
+Runs are paired by (task, split); within a pair, samples are aligned by sample id. A sample counts
+when both runs scored it, or when one scored it and the other failed it: the failure counts as the
+worst outcome (a wrong answer; for WER every reference word deleted), so a run cannot gain by
+failing. Mean ratings (judge scores) have no worst value, so their failed samples are left out; for
+every task the failure rates are compared too. Every metric gets a paired-bootstrap delta with its
+95% interval; accuracy metrics take their p-value from McNemar's exact test and list the samples
+that flipped. A metric regresses when it got worse by more than its tolerance and the change is
+significant at `alpha`; the failures regress when the candidate's failure rate exceeds the
+baseline's by more than `max_failure_increase` points.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError
-from ..scoring.paired import is_binary, mcnemar, metric_scale, paired_bootstrap, sample_parts
-from ..store import StoredRun
+from ..scoring.paired import failed_parts, is_binary, mcnemar, metric_scale, paired_bootstrap, sample_parts
+from ..store import SampleRecord, StoredRun
 from ..types import Score
 
 
@@ -27,6 +32,8 @@ class Tolerance:
     alpha: float = 0.05
     per_metric: Mapping[str, float] = field(default_factory=dict)
     """Metric name (or `task:metric`) -> its own max drop."""
+    max_failure_increase: float = 1.0
+    """How many points the candidate's share of failed samples may exceed the baseline's."""
 
     def for_metric(self, task: str, metric: str) -> float:
         return self.per_metric.get(f"{task}:{metric}", self.per_metric.get(metric, self.max_drop))
@@ -70,6 +77,21 @@ class RunComparison:
     only_baseline: int
     only_candidate: int
     metrics: tuple[MetricComparison, ...]
+    baseline_failed: int = 0
+    """Samples of the baseline run that failed (audio, model or scoring error)."""
+    candidate_failed: int = 0
+    baseline_samples: int = 0
+    candidate_samples: int = 0
+    failures_regressed: bool = False
+    """True when the candidate's failure rate exceeds the baseline's by more than the tolerance."""
+
+    @property
+    def baseline_failure_rate(self) -> float:
+        return 100.0 * self.baseline_failed / self.baseline_samples if self.baseline_samples else 0.0
+
+    @property
+    def candidate_failure_rate(self) -> float:
+        return 100.0 * self.candidate_failed / self.candidate_samples if self.candidate_samples else 0.0
 
 
 @dataclass(frozen=True)
@@ -81,21 +103,25 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return not self.regressions
+        return not self.regressions and not any(c.failures_regressed for c in self.comparisons)
 
     @property
     def regressions(self) -> list[tuple[RunComparison, MetricComparison]]:
         return [(c, m) for c in self.comparisons for m in c.metrics if m.status == "regressed"]
 
 
-def _scores(run: StoredRun) -> dict[str, Score]:
+def _scores(records: list[SampleRecord]) -> dict[str, Score]:
     """Sample id -> score, for samples with a score the protocol counts."""
     scores = {}
-    for record in run.records():
+    for record in records:
         scored = record.scored().score
         if scored is not None:
             scores[record.sample_id] = scored
     return scores
+
+
+def _failed(records: list[SampleRecord]) -> set[str]:
+    return {record.sample_id for record in records if record.failed}
 
 
 def compare_runs(
@@ -105,18 +131,25 @@ def compare_runs(
     from ..task import TASKS
 
     task = TASKS.get(baseline.manifest.task)
-    base_scores, cand_scores = _scores(baseline), _scores(candidate)
-    shared = [sample_id for sample_id in base_scores if sample_id in cand_scores]
+    base_records, cand_records = baseline.records(), candidate.records()
+    base_scores, cand_scores = _scores(base_records), _scores(cand_records)
+    base_failed, cand_failed = _failed(base_records), _failed(cand_records)
+    shared = [i for i in base_scores if i in cand_scores or i in cand_failed]
+    shared += [i for i in cand_scores if i in base_failed]
     results = []
     for metric in task.metrics:
         if metrics is not None and metric.name not in metrics:
             continue
-        pairs = [
-            (sample_id, a, b)
-            for sample_id in shared
-            if (a := sample_parts(metric, base_scores[sample_id])) is not None
-            and (b := sample_parts(metric, cand_scores[sample_id])) is not None
-        ]
+        pairs = []
+        for sample_id in shared:
+            a = sample_parts(metric, base_scores[sample_id]) if sample_id in base_scores else None
+            b = sample_parts(metric, cand_scores[sample_id]) if sample_id in cand_scores else None
+            if a is None and b is not None and sample_id in base_failed:
+                a = failed_parts(metric, b)
+            elif b is None and a is not None and sample_id in cand_failed:
+                b = failed_parts(metric, a)
+            if a is not None and b is not None:
+                pairs.append((sample_id, a, b))
         if not pairs:
             continue
         boot = paired_bootstrap([a for _, a, _ in pairs], [b for _, _, b in pairs], scale=metric_scale(metric))
@@ -156,7 +189,8 @@ def compare_runs(
                 improvements=improvements,
             )
         )
-    return RunComparison(
+    paired = set(shared)
+    comparison = RunComparison(
         task=baseline.manifest.task,
         split=baseline.manifest.split,
         baseline_run=str(baseline.directory),
@@ -164,10 +198,16 @@ def compare_runs(
         baseline_model=baseline.manifest.model,
         candidate_model=candidate.manifest.model,
         n_paired=len(shared),
-        only_baseline=len(base_scores) - len(shared),
-        only_candidate=sum(1 for sample_id in cand_scores if sample_id not in base_scores),
+        only_baseline=sum(1 for sample_id in base_scores if sample_id not in paired),
+        only_candidate=sum(1 for sample_id in cand_scores if sample_id not in paired),
         metrics=tuple(results),
+        baseline_failed=len(base_failed),
+        candidate_failed=len(cand_failed),
+        baseline_samples=len(base_records),
+        candidate_samples=len(cand_records),
     )
+    increase = comparison.candidate_failure_rate - comparison.baseline_failure_rate
+    return replace(comparison, failures_regressed=increase > tolerance.max_failure_increase)
 
 
 def _latest(runs: Sequence[StoredRun], side: str) -> dict[tuple[str, str], StoredRun]:
@@ -210,7 +250,11 @@ def to_markdown(verdict: Verdict, max_flips: int = 20) -> str:
     lines = [
         f"### diffa-eval compare: `{first.candidate_model}` vs baseline `{first.baseline_model}`",
         "",
-        f"{head} (max drop {tol.max_drop:g}, alpha {tol.alpha:g})",
+        f"{head} (max drop {tol.max_drop:g}, alpha {tol.alpha:g}, "
+        f"failure rate up by at most {tol.max_failure_increase:g} points)",
+        "",
+        "Failed samples count against their run: as wrong answers (WER: every reference word deleted) where "
+        "the other run scored them; mean ratings leave them out.",
         "",
         "| task | metric | baseline | candidate | Δ [95% CI] | p | test | n | status |",
         "|---|---|---:|---:|---|---:|---|---:|---|",
@@ -224,6 +268,14 @@ def to_markdown(verdict: Verdict, max_flips: int = 20) -> str:
                 f"| {task} | {m.metric} {arrow} | {m.baseline:.2f} | {m.candidate:.2f} | "
                 f"{m.delta:+.2f} [{m.ci_low:+.2f}, {m.ci_high:+.2f}] | {m.p_value:.3g} | {m.test} | {m.n} | "
                 f"{icons[m.status]} |"
+            )
+        if comparison.baseline_failed or comparison.candidate_failed:
+            status = "❌ regressed" if comparison.failures_regressed else "ok"
+            lines.append(
+                f"| {task} | failed samples % ↓ | {comparison.baseline_failure_rate:.2f} | "
+                f"{comparison.candidate_failure_rate:.2f} | "
+                f"{comparison.candidate_failure_rate - comparison.baseline_failure_rate:+.2f} | | | "
+                f"{comparison.baseline_failed} / {comparison.candidate_failed} | {status} |"
             )
     notes = []
     for comparison in verdict.comparisons:
@@ -259,6 +311,7 @@ def to_json(verdict: Verdict) -> str:
         "max_drop": verdict.tolerance.max_drop,
         "alpha": verdict.tolerance.alpha,
         "per_metric_max_drop": dict(verdict.tolerance.per_metric),
+        "max_failure_increase": verdict.tolerance.max_failure_increase,
         "unmatched": list(verdict.unmatched),
         "comparisons": [
             {
@@ -269,6 +322,13 @@ def to_json(verdict: Verdict) -> str:
                 "n_paired": c.n_paired,
                 "only_baseline": c.only_baseline,
                 "only_candidate": c.only_candidate,
+                "failures": {
+                    "baseline": c.baseline_failed,
+                    "candidate": c.candidate_failed,
+                    "baseline_rate": c.baseline_failure_rate,
+                    "candidate_rate": c.candidate_failure_rate,
+                    "regressed": c.failures_regressed,
+                },
                 "metrics": [
                     {
                         "metric": m.metric,

@@ -169,6 +169,14 @@ def plot_checkpoint_trend(trend: Sequence[tuple[str, dict[str, float]]]) -> Figu
     return cast("Figure", figure)
 
 
+def figure_formats() -> set[str]:
+    """The file name suffixes (without the dot) that `save_figure` can write; needs matplotlib."""
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return set(FigureCanvasBase.get_supported_filetypes())
+
+
 def save_figure(figure: Figure, path: str) -> None:
     """Write PNG or SVG, chosen by the file name."""
     figure.savefig(path, dpi=150)

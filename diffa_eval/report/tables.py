@@ -81,13 +81,13 @@ BENCHMARKS: dict[str, Benchmark] = {
             "mmau_test_mini",
             "MMAU test-mini",
             _mmau_columns("mmau_test_mini"),
-            "MMAU: accuracy (%), official string match, labels MMAU-v05.15.25",
+            "MMAU: accuracy (%), official string match",
         ),
         Benchmark(
             "mmau_test",
             "MMAU test",
             _mmau_columns("mmau_test"),
-            "MMAU test: accuracy (%) from the official MMAU-Eval server, labels MMAU-v05.15.25",
+            "MMAU test: accuracy (%) from the official MMAU-Eval server",
         ),
         Benchmark(
             "mmsu",
@@ -310,8 +310,11 @@ def build_table(
     rows.extend(row for row, _ in reported_rows)
     keys = {c.key for c in columns}
     rows = [Row(r.name, r.kind, {k: v for k, v in r.cells.items() if k in keys}) for r in rows]
+    shown = {(c.benchmark, c.spec.task) for c in columns}
     protocols = [
-        layouts[name].protocol for name in dict.fromkeys(c.benchmark for c in columns) if layouts[name].protocol
+        _with_labels(layouts[name].protocol, [run for (_, task, _), run in latest.items() if (name, task) in shown])
+        for name in dict.fromkeys(c.benchmark for c in columns)
+        if layouts[name].protocol
     ]
     footnotes = list(protocols)
     if any(cell.n_failed for row in rows for cell in row.cells.values()):
@@ -334,6 +337,14 @@ def _group_tasks(group: str) -> set[str]:
 
 def _split_order(split: str) -> tuple[int, str]:
     return (0 if split == "test" else 1, split)
+
+
+def _with_labels(protocol: str, runs: Sequence[StoredRun]) -> str:
+    """The protocol note, naming the benchmark's label version only when every run shown records one."""
+    versions = {run.manifest.dataset.label_version for run in runs}
+    if not versions or None in versions:
+        return protocol
+    return f"{protocol}, labels {' / '.join(sorted(v for v in versions if v))}"
 
 
 def _dataset_note(runs: Any, columns: Sequence[Column]) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..datasources import parse_json_records
-from ..errors import DiffaEvalError
+from ..errors import DataError, DiffaEvalError
 from ..store import unicode_safe
 from ..task import Task
 from ..types import Sample, TaskMetrics, Unscored
@@ -31,7 +32,8 @@ def prediction_of(task: Task, record: Mapping[str, Any]) -> str | None:
 
 
 def score_file(task: Task, path: Path) -> ScoredFile:
-    """Score every record of a predictions file; unreadable records are reported, never fatal."""
+    """Score every record of a predictions file; unreadable records are reported, never fatal, but
+    ids that occur more than once are a DataError (each would count several times)."""
     records, problems = parse_json_records(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))
     lines: list[dict[str, Any]] = []
     scored: list[ScoredSample] = []
@@ -43,14 +45,22 @@ def score_file(task: Task, path: Path) -> ScoredFile:
             continue
         try:
             sample = task.sample_from_record(record, path.parent)
+            prediction = prediction_of(task, record)
         except DiffaEvalError as error:
-            problems.append(f"{path}: record {index}: {error}")
+            where = f"record {index}" + (f" (id {record['id']})" if record.get("id") is not None else "")
+            problems.append(f"{path}: {where}: {error}")
             lines.append({"id": record.get("id"), "score": None, "extracted": None, "error": str(error)})
             scored.append(ScoredSample(None))
             continue
-        readable.append((len(lines), sample, prediction_of(task, record)))
+        readable.append((len(lines), sample, prediction))
         lines.append({"id": sample.id})
         scored.append(ScoredSample(None))
+    repeated = [(sample_id, n) for sample_id, n in Counter(s.id for _, s, _ in readable).items() if n > 1]
+    if repeated:
+        shown = ", ".join(f"{sample_id} ({n} times)" for sample_id, n in repeated[:10])
+        raise DataError(
+            f"{path}: {len(repeated)} ids occur more than once: {shown}{' ...' if len(repeated) > 10 else ''}"
+        )
     results = task.score_batch([(sample, prediction) for _, sample, prediction in readable])
     for (position, sample, _), result in zip(readable, results, strict=True):
         if isinstance(result, Unscored):

@@ -39,6 +39,15 @@ def sample_parts(metric: object, score: Score) -> Parts | None:
     return None
 
 
+def failed_parts(metric: Metric, counted: Parts) -> Parts | None:
+    """What a sample that failed in one run adds to `metric`, given what the other run's output of it
+    added: the worst outcome (wrong; for WER every reference word deleted). None for a mean score,
+    which has no worst value in common use (a failed sample is then left out)."""
+    if isinstance(metric, MeanScore):
+        return None
+    return [(denominator if metric.lower_is_better else 0.0, denominator) for _, denominator in counted]
+
+
 def metric_scale(metric: Metric) -> float:
     """Percent for ratios, the metric's own scale for a mean score."""
     return 1.0 if isinstance(metric, MeanScore) else 100.0
