@@ -52,6 +52,7 @@ def _assert_same_as(reference: Path, output: Path) -> None:
     assert metrics(output) == metrics(reference)
     manifest = json.loads((run_dir(output) / "manifest.json").read_text())
     assert manifest["status"] == "complete"
+    assert not list(run_dir(output).glob(".*.tmp")), "temporary files of killed writes are removed"
 
 
 def _assert_readable_after_kill(output: Path) -> None:
