@@ -298,8 +298,12 @@ class Runner:
         return LoadedData(samples, loaded.info)
 
     def _probe_all(self, samples: Sequence[Sample]) -> list[tuple[audio.AudioProbe | None, str | None]]:
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        pool = ThreadPoolExecutor(max_workers=8)
+        try:
             return list(pool.map(_probe, samples))
+        finally:
+            # On Ctrl-C, drop the probes not started yet rather than waiting for every one of them.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _run_one(
         self,
