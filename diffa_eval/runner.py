@@ -225,8 +225,8 @@ def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, A
 
 
 def _probe(sample: Sample) -> tuple[audio.AudioProbe | None, str | None]:
-    if sample.audio is None:
-        return None, None
+    if sample.audio is None:  # never evaluated text-only: a benchmark item without its audio is broken
+        return None, "sample has no audio: its record names no audio file or data"
     try:
         return audio.probe(sample.audio), None
     except AudioError as error:

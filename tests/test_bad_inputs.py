@@ -248,6 +248,45 @@ def test_fifos_devices_symlink_loops_and_crafted_headers_are_each_one_samples_er
         assert records[item].error.startswith(error) and name in records[item].error, (item, records[item].error)
 
 
+# A record without audio
+
+
+def _tiny_whisper(spec: ModelSpec, device: str) -> Any:
+    from diffa_eval.models.tiny import tiny_whisper
+
+    return tiny_whisper()
+
+
+@pytest.fixture
+def tiny_whisper_model() -> Iterator[str]:
+    MODELS.register("tiny-whisper", _tiny_whisper, description="test model", tags=("transformers",))
+    yield "tiny-whisper"
+    MODELS.unregister("tiny-whisper")
+
+
+@pytest.mark.parametrize("model", ["chance", "oracle", "diffa-tiny", "qwen2-audio-tiny", "tiny-whisper"])
+def test_a_record_without_audio_is_that_samples_no_audio_error_for_every_model(
+    tmp_path: Path, model: str, tiny_whisper_model: str
+) -> None:
+    good = _mmau_item("good", "good.wav")
+    audio_less = {key: value for key, value in good.items() if key != "audio_id"}
+    items = [
+        good,
+        {**audio_less, "id": "field-missing"},
+        {**audio_less, "id": "field-null", "audio_id": None},
+        {**audio_less, "id": "field-misnamed", "audio_path": good["audio_id"]},
+        {**audio_less, "id": "audio-null", "audio": None},
+    ]
+    outcome = _run(_corpus(tmp_path, items), model, generation={"max_new_tokens": 2})
+    records = {r.sample_id: r for r in read_run(outcome.run_dir).records()}
+    assert records["good"].error is None and records["good"].output is not None
+    for item in ("field-missing", "field-null", "field-misnamed", "audio-null"):
+        record = records[item]
+        assert (record.error_stage, record.output, record.score) == ("audio", None, None), item
+        assert record.error.startswith("sample has no audio"), record.error
+    assert outcome.metrics.n_failed == 4 and outcome.metrics.n_scored == 1
+
+
 def test_non_utf8_bytes_in_metadata_are_replaced_and_the_item_is_evaluated(tmp_path: Path) -> None:
     items = [_mmau_item("latin1", "good.wav", "QUESTION"), _mmau_item("plain", "good.flac")]
     raw = json.dumps(items).encode().replace(b"QUESTION", b"Caf\xe9 \xff\xfe sounds?")
