@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from . import audio
 from .errors import AudioError, ConfigError, DiffaEvalError, StoreError
 from .models import load_model, with_backend
-from .models.base import GenerationRequest, ModelAdapter
+from .models.base import GenerationRequest, ModelAdapter, too_short
 from .scoring.aggregate import aggregate
 from .sharding import RankGroup, ShardSpec
 from .store import MANIFEST, RunStore, SampleRecord, atomic_write_text, read_run, writing
@@ -530,7 +530,12 @@ class Runner:
                 records.append(_failure(task, variant, planned, result, "audio"))
                 continue
             limit: float | None = getattr(adapter, "max_audio_seconds", None)
+            shortest: int = getattr(adapter, "min_audio_samples", 0)
             array = None if result is None else result.array
+            short = None if result is None else too_short(len(result.array), shortest, result.sampling_rate)
+            if short is not None:
+                records.append(_failure(task, variant, planned, short, "audio"))
+                continue
             if result is not None and limit and result.seconds > limit:
                 if self.options.long_audio == "skip":
                     message = f"audio is {result.seconds:.1f} s, longer than the model's {limit:g} s window"
