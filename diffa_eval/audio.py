@@ -1,6 +1,7 @@
 """The one audio path: any file (wav, flac, mp3, ogg) or HF `Audio` value -> mono float32 at a rate.
 
-Decoding uses libsndfile (soundfile) and resampling uses soxr at high quality. Nothing here can hang or exhaust memory on a hostile input: only regular files are
+Decoding uses libsndfile (soundfile); resampling uses the resampler the model asks for (`resample`:
+soxr by default). Nothing here can hang or exhaust memory on a hostile input: only regular files are
 opened (a FIFO, a device such as /dev/zero behind a symlink, or a socket is refused without reading),
 files are at most `MAX_FILE_BYTES`, and the header's sampling rate and length are checked before any
 sample is decoded, so that no decoded or resampled array holds more than `MAX_SAMPLES` values. Every
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import os
 import re
 import stat
@@ -21,6 +21,7 @@ from typing import IO
 import numpy as np
 
 from .errors import AudioError
+from .resample import DEFAULT_RESAMPLER, resample, resampled_length
 from .types import AudioRef
 
 MIN_SAMPLING_RATE = 1_000
@@ -134,7 +135,7 @@ def _require_rate(ref: AudioRef) -> int:
 
 def _check_length(frames: int, rate: int, ref: AudioRef, target_rate: int | None = None) -> None:
     """Refuse audio whose mono signal, at its own rate or at `target_rate`, exceeds MAX_SAMPLES."""
-    biggest = max(frames, math.ceil(frames * target_rate / rate) if target_rate else 0)
+    biggest = max(frames, resampled_length(frames, rate, target_rate) if target_rate else 0)
     if biggest > MAX_SAMPLES:
         raise AudioError(
             f"audio is too long to decode: {frames / rate:,.0f} s at {rate} Hz is {biggest:,} samples "
@@ -181,8 +182,8 @@ def _probe_stream(stream: IO[bytes], sha256: str, size: int, ref: AudioRef) -> A
     return AudioProbe(sha256, info.frames / rate, rate)
 
 
-def decode(ref: AudioRef, sampling_rate: int) -> DecodedAudio:
-    """Decode to mono float32 at `sampling_rate`, averaging channels and resampling with soxr."""
+def decode(ref: AudioRef, sampling_rate: int, resampler: str = DEFAULT_RESAMPLER) -> DecodedAudio:
+    """Decode to mono float32 at `sampling_rate`, averaging channels and resampling with `resampler`."""
     if sampling_rate <= 0:
         raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
     if ref.array is not None:
@@ -202,10 +203,7 @@ def decode(ref: AudioRef, sampling_rate: int) -> DecodedAudio:
         bad = int(np.size(samples) - np.count_nonzero(np.isfinite(samples)))
         raise AudioError(f"audio contains {bad} NaN or infinite samples: {ref.describe()}")
     seconds = samples.size / source_rate
-    if source_rate != sampling_rate:
-        import soxr
-
-        samples = soxr.resample(samples, source_rate, sampling_rate, quality="HQ")
+    samples = resample(samples, source_rate, sampling_rate, resampler)
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), sampling_rate, seconds, sha256)
 
 

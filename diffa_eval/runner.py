@@ -29,6 +29,7 @@ from . import audio
 from .errors import AudioError, ConfigError, DiffaEvalError, StoreError
 from .models import load_model, with_backend
 from .models.base import GenerationRequest, ModelAdapter, too_short
+from .resample import DEFAULT_RESAMPLER, check_resampler
 from .scoring.aggregate import aggregate
 from .sharding import RankGroup, ShardSpec
 from .store import MANIFEST, RunStore, SampleRecord, atomic_write_text, read_run, writing
@@ -209,11 +210,15 @@ def resume_key(
     sample_id: str,
     audio_sha256: str | None,
     audio_window: tuple[float, str] | None = None,
+    resampler: str = DEFAULT_RESAMPLER,
 ) -> str:
     """The content hash under which a sample's result is stored; `audio_window` is the model's
-    audio limit in seconds and the long-audio policy, when the model has a limit."""
+    audio limit in seconds and the long-audio policy, when the model has a limit; `resampler` is the
+    resampler that changes the audio the model hears (only named when it is not the default, soxr,
+    so that the keys of audio resampled with soxr, or not resampled at all, stay as they were)."""
     parts: list[Any] = [str(spec), generation.to_dict(), task.name, task.version, prompt_variant, sample_id]
-    return stable_hash([*parts, audio_sha256, *([list(audio_window)] if audio_window else [])])
+    extra = [] if resampler == DEFAULT_RESAMPLER else [resampler]
+    return stable_hash([*parts, audio_sha256, *([list(audio_window)] if audio_window else []), *extra])
 
 
 def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, Any], seed: int) -> GenerationConfig:
@@ -317,19 +322,19 @@ class Runner:
         variant = task.select_prompt(getattr(adapter, "prompt_variants", ()), self.options.prompt)
         limit: float | None = getattr(adapter, "max_audio_seconds", None)
         window = (limit, self.options.long_audio) if limit else None
+        resampler = _resampler(adapter)
         generation = run_generation(task, variant, self.options.generation, self.options.seed)
         run_id = stable_hash([str(spec), task.name, task.version, split, variant.name, generation.to_dict()])
         directory = run_directory(self.options.output_dir, spec, task, split, run_id)
-        plan = [
-            _PlannedSample(
-                s, resume_key(spec, generation, task, variant.name, s.id, p.sha256 if p else None, window), p, e
-            )
-            for s, (p, e) in zip(loaded.samples, probes, strict=True)
-        ]
+        plan = []
+        for s, (p, e) in zip(loaded.samples, probes, strict=True):
+            heard = resampler if p and p.sampling_rate != adapter.sampling_rate else DEFAULT_RESAMPLER
+            key = resume_key(spec, generation, task, variant.name, s.id, p.sha256 if p else None, window, heard)
+            plan.append(_PlannedSample(s, key, p, e))
         manifest = EvalRun(
             run_id=run_id,
             model=str(spec),
-            model_info=dict(adapter.info()),
+            model_info={**adapter.info(), "resampler": resampler},
             task=task.name,
             task_version=task.version,
             split=split,
@@ -492,17 +497,18 @@ class Runner:
         batches = [readable[i : i + size] for i in range(0, len(readable), size)]
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
             decoding: deque[Future[list[tuple[_PlannedSample, audio.DecodedAudio | str | None]]]] = deque()
+            resampler = _resampler(adapter)
             for batch in batches[:2]:
-                decoding.append(pool.submit(self._decode, batch, adapter.sampling_rate))
+                decoding.append(pool.submit(self._decode, batch, adapter.sampling_rate, resampler))
             for index in range(len(batches)):
                 decoded = decoding.popleft().result()
                 if index + 2 < len(batches):
-                    decoding.append(pool.submit(self._decode, batches[index + 2], adapter.sampling_rate))
+                    decoding.append(pool.submit(self._decode, batches[index + 2], adapter.sampling_rate, resampler))
                 yield self._generate(adapter, task, variant, generation, decoded)
 
     @staticmethod
     def _decode(
-        batch: Sequence[_PlannedSample], sampling_rate: int
+        batch: Sequence[_PlannedSample], sampling_rate: int, resampler: str
     ) -> list[tuple[_PlannedSample, audio.DecodedAudio | str | None]]:
         decoded: list[tuple[_PlannedSample, audio.DecodedAudio | str | None]] = []
         for planned in batch:
@@ -510,7 +516,7 @@ class Runner:
                 decoded.append((planned, None))
                 continue
             try:
-                decoded.append((planned, audio.decode(planned.sample.audio, sampling_rate)))
+                decoded.append((planned, audio.decode(planned.sample.audio, sampling_rate, resampler)))
             except AudioError as error:
                 decoded.append((planned, str(error)))
         return decoded
@@ -571,6 +577,14 @@ class Runner:
         for i, result in zip(ok, results, strict=True):
             scored[i] = _scored(produced[i], result)
         return scored
+
+
+def _resampler(adapter: ModelAdapter) -> str:
+    """The resampler the adapter asks for (`resampler`, optional), soxr by default."""
+    try:
+        return check_resampler(getattr(adapter, "resampler", DEFAULT_RESAMPLER))
+    except ValueError as error:
+        raise ConfigError(f"model {adapter.name}: {error}") from None
 
 
 def _generate_isolated(

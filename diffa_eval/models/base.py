@@ -46,8 +46,10 @@ class ModelAdapter(Protocol):
     """The longest audio the model takes (e.g. 30 for a Whisper encoder); None when unlimited.
     The runner cuts or skips longer audio, as the run's long-audio policy says, and records it.
 
-    An optional attribute, read when present: `min_audio_samples` (default 0), the shortest clip the
-    model takes, in samples at `sampling_rate`; shorter clips fail as too short."""
+    Two optional attributes, read when present: `resampler` (a name from `diffa_eval.resample`,
+    default "soxr"), how the runner brings audio to `sampling_rate` (e.g. DIFFA's presets ask for
+    torchaudio's windowed sinc, as their authors resampled); and `min_audio_samples` (default 0), the
+    shortest clip the model takes, in samples at `sampling_rate`; shorter clips fail as too short."""
 
     def info(self) -> Mapping[str, Any]:
         """Facts recorded in the run manifest: checkpoint ids, dtype, device name, ..."""

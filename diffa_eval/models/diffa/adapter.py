@@ -24,6 +24,7 @@ import numpy as np
 
 from ...decoding import DiffusionSettings
 from ...errors import ConfigError
+from ...resample import SINC_HANN
 from ...types import GenerationConfig, ModelOutput, ModelSpec
 from ..base import GenerationRequest, too_short
 from ..hf_common import check_options
@@ -128,6 +129,8 @@ class DiffaAdapter:
     """A loaded DIFFA model behind the ModelAdapter interface; one batch = one sampler run."""
 
     sampling_rate = SAMPLING_RATE
+    resampler = SINC_HANN
+    """DIFFA's evaluation scripts resample with torchaudio's default windowed sinc; so does the runner."""
     min_audio_samples = MIN_AUDIO_SAMPLES
 
     def __init__(self, preset: DiffaPreset, pipeline: DiffaPipeline, sources: DiffaSources | None, device: str) -> None:
