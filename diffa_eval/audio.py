@@ -30,10 +30,9 @@ MAX_SAMPLING_RATE = 768_000
 few hundred KB of samples would otherwise ask the resampler for hours of 16 kHz audio)."""
 MAX_FILE_BYTES = 2 * 1024**3
 MAX_SAMPLES = 1 << 28
-"""At most this many samples (1 GiB as float32) in the mono signal, before and after resampling:
-4.6 hours at 16 kHz, 1.5 hours at 48 kHz."""
+"""At most this many samples (1 GiB as float32) in the decoded file (all channels) and in the mono
+signal resampled to the model's rate: 4.6 hours of mono audio at 16 kHz, 46 minutes of 48 kHz stereo."""
 _READ_BYTES = 1 << 20
-_BLOCK_FRAMES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -133,12 +132,13 @@ def _require_rate(ref: AudioRef) -> int:
     return _check_rate(int(ref.sampling_rate), ref, "audio array")
 
 
-def _check_length(frames: int, rate: int, ref: AudioRef, target_rate: int | None = None) -> None:
-    """Refuse audio whose mono signal, at its own rate or at `target_rate`, exceeds MAX_SAMPLES."""
-    biggest = max(frames, resampled_length(frames, rate, target_rate) if target_rate else 0)
+def _check_length(frames: int, rate: int, ref: AudioRef, channels: int = 1, target_rate: int | None = None) -> None:
+    """Refuse audio whose samples (all channels), or mono signal at `target_rate`, exceed MAX_SAMPLES."""
+    biggest = max(frames * channels, resampled_length(frames, rate, target_rate) if target_rate else 0)
     if biggest > MAX_SAMPLES:
+        layout = f" x {channels} channels" if channels > 1 else ""
         raise AudioError(
-            f"audio is too long to decode: {frames / rate:,.0f} s at {rate} Hz is {biggest:,} samples "
+            f"audio is too long to decode: {frames / rate:,.0f} s at {rate} Hz{layout} is {biggest:,} samples "
             f"(at most {MAX_SAMPLES:,}): {ref.describe()}"
         )
 
@@ -178,7 +178,7 @@ def _probe_stream(stream: IO[bytes], sha256: str, size: int, ref: AudioRef) -> A
     except Exception as error:
         raise AudioError(f"cannot decode audio {ref.describe()}: {_clean(error)}") from None
     rate = _check_rate(int(info.samplerate), ref, "audio header")
-    _check_length(int(info.frames), rate, ref)
+    _check_length(int(info.frames), rate, ref, int(info.channels))
     return AudioProbe(sha256, info.frames / rate, rate)
 
 
@@ -189,7 +189,7 @@ def decode(ref: AudioRef, sampling_rate: int, resampler: str = DEFAULT_RESAMPLER
     if ref.array is not None:
         source_rate = _require_rate(ref)
         samples = _mono(np.asarray(ref.array, dtype=np.float32), ref)
-        _check_length(samples.size, source_rate, ref, sampling_rate)
+        _check_length(samples.size, source_rate, ref, target_rate=sampling_rate)
         sha256 = _array_hash(np.asarray(ref.array), source_rate)
     else:
         raw = _read_bytes(ref)
@@ -208,24 +208,20 @@ def decode(ref: AudioRef, sampling_rate: int, resampler: str = DEFAULT_RESAMPLER
 
 
 def _decode_mono(raw: bytes, ref: AudioRef, target_rate: int) -> tuple[np.ndarray, int]:
-    """The file's samples averaged to mono, read block by block after the header passed the checks."""
+    """The file's samples averaged to mono, read once the header passed the checks."""
     try:
         import soundfile
 
         with soundfile.SoundFile(io.BytesIO(raw)) as sound:
             rate = _check_rate(int(sound.samplerate), ref, "audio header")
-            _check_length(int(sound.frames), rate, ref, target_rate)
-            # libsndfile never returns more frames than the header states, so this buffer is the bound.
-            mono = np.empty(int(sound.frames), dtype=np.float32)
-            filled = 0
-            for block in sound.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True):
-                mono[filled : filled + len(block)] = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
-                filled += len(block)
+            # soundfile never reads past the frame count the header states, so this bounds the read.
+            _check_length(int(sound.frames), rate, ref, sound.channels, target_rate)
+            frames = sound.read(dtype="float32", always_2d=True)
     except AudioError:
         raise
     except Exception as error:
         raise AudioError(f"cannot decode audio {ref.describe()}: {_clean(error)}") from None
-    return mono[:filled], rate
+    return (frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]), rate
 
 
 def _mono(array: np.ndarray, ref: AudioRef) -> np.ndarray:

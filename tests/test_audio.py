@@ -235,6 +235,12 @@ def test_audio_longer_than_the_memory_bound_is_refused_from_its_header(
         audio.decode(short, 16_000)
     with pytest.raises(AudioError, match="is 16,000 samples"):
         audio.decode(AudioRef(array=np.zeros(8_000, dtype=np.float32), sampling_rate=8_000), 16_000)
+    # every channel is decoded before they are averaged: 6,000 frames of stereo are 12,000 samples
+    stereo = tmp_path / "stereo.wav"
+    soundfile.write(stereo, np.zeros((6_000, 2), dtype=np.float32), 16_000)
+    for read in (audio.probe, lambda r: audio.decode(r, 16_000)):
+        with pytest.raises(AudioError, match=r"at 16000 Hz x 2 channels is 12,000 samples \(at most 10,000\)"):
+            read(AudioRef(path=str(stereo)))
 
 
 def test_a_file_over_the_size_bound_is_refused_before_it_is_read(
