@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .models.base import GenerationRequest
+from .resample import SINC_HANN
 from .task import Task
 from .types import GenerationConfig, ModelOutput, Sample, Score
 
@@ -93,7 +94,7 @@ def task_workload(task: Task, split: str, limit: int | None, preferred_prompts: 
     for sample in loaded.samples:
         if sample.audio is None:
             continue
-        decoded = audio.decode(sample.audio, 16_000)
+        decoded = audio.decode(sample.audio, 16_000, SINC_HANN)  # as the runner decodes for DIFFA
         clip = decoded.array[: 30 * 16_000]
         seconds += len(clip) / 16_000
         requests.append(

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tarfile
 import tempfile
@@ -162,8 +163,16 @@ def record_audio(record: Mapping[str, Any], path_field: str, base_dir: Path | No
     if isinstance(audio, Mapping):
         return AudioRef.from_hf(audio)
     if record.get(path_field) and base_dir is not None:
-        return AudioRef(path=str((base_dir / str(record[path_field])).resolve()))
+        return AudioRef(path=_absolute(base_dir / str(record[path_field])))
     return None
+
+
+def _absolute(path: Path) -> str:
+    """`path` resolved; a symlink loop (which resolve() refuses) stays as given, for the audio reader to report."""
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):
+        return os.path.abspath(path)
 
 
 def short_record(record: Mapping[str, Any], limit: int = 200) -> str:

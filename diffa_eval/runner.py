@@ -31,7 +31,8 @@ from typing import Any, Protocol
 from . import audio
 from .errors import AudioError, ConfigError, DiffaEvalError, StoreError
 from .models import load_model, with_backend
-from .models.base import GenerationRequest, ModelAdapter
+from .models.base import GenerationRequest, ModelAdapter, too_short
+from .resample import DEFAULT_RESAMPLER, check_resampler
 from .scoring.aggregate import aggregate
 from .sharding import RankGroup, ShardSpec
 from .store import MANIFEST, RunStore, SampleRecord, atomic_write_text, read_run, writing
@@ -220,13 +221,16 @@ def resume_key(
     audio_sha256: str | None,
     audio_window: tuple[float, str] | None = None,
     model_input: Mapping[str, Any] | None = None,
+    resampler: str = DEFAULT_RESAMPLER,
 ) -> str:
     """The content hash under which a sample's result is stored: everything that decides the output.
     `audio_window` is the model's audio limit in seconds and the long-audio policy, when the model has
-    a limit; `model_input` is the rest of the request the model sees (see `model_input`)."""
+    a limit; `model_input` is the rest of the request the model sees (see `model_input`); `resampler`
+    is the resampler that changes the audio the model hears (named only when it is not the default, soxr)."""
     parts: list[Any] = [str(spec), generation.to_dict(), task.name, task.version, prompt_variant, sample_id]
     window = [list(audio_window)] if audio_window else []
-    return stable_hash([*parts, audio_sha256, *window, dict(model_input or {})])
+    extra = [] if resampler == DEFAULT_RESAMPLER else [resampler]
+    return stable_hash([*parts, audio_sha256, *window, dict(model_input or {}), *extra])
 
 
 def model_input(task: Task, variant: PromptVariant, sample: Sample, reads_reference: bool) -> dict[str, Any]:
@@ -252,8 +256,8 @@ def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, A
 
 
 def _probe(sample: Sample) -> tuple[audio.AudioProbe | None, str | None]:
-    if sample.audio is None:
-        return None, None
+    if sample.audio is None:  # never evaluated text-only: a benchmark item without its audio is broken
+        return None, "sample has no audio: its record names no audio file or data"
     try:
         return audio.probe(sample.audio), None
     except AudioError as error:
@@ -333,8 +337,12 @@ class Runner:
         return LoadedData(samples, loaded.info)
 
     def _probe_all(self, samples: Sequence[Sample]) -> list[tuple[audio.AudioProbe | None, str | None]]:
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        pool = ThreadPoolExecutor(max_workers=8)
+        try:
             return list(pool.map(_probe, samples))
+        finally:
+            # On Ctrl-C, drop the probes not started yet rather than waiting for every one of them.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _run_one(
         self,
@@ -348,33 +356,22 @@ class Runner:
         variant = task.select_prompt(getattr(adapter, "prompt_variants", ()), self.options.prompt)
         limit: float | None = getattr(adapter, "max_audio_seconds", None)
         window = (limit, self.options.long_audio) if limit else None
+        resampler = _resampler(adapter)
         generation = run_generation(task, variant, self.options.generation, self.options.seed)
         run_id = stable_hash([str(spec), task.name, task.version, split, variant.name, generation.to_dict()])
         directory = run_directory(self.options.output_dir, spec, task, split, run_id)
         reads_reference = bool(getattr(adapter, "reads_reference", False))
-        plan = [
-            _PlannedSample(
-                s,
-                resume_key(
-                    spec,
-                    generation,
-                    task,
-                    variant.name,
-                    s.id,
-                    p.sha256 if p else None,
-                    window,
-                    model_input(task, variant, s, reads_reference),
-                ),
-                p,
-                e,
-                score_inputs(task, s),
-            )
-            for s, (p, e) in zip(loaded.samples, probes, strict=True)
-        ]
+        plan = []
+        for s, (p, e) in zip(loaded.samples, probes, strict=True):
+            heard = resampler if p and p.sampling_rate != adapter.sampling_rate else DEFAULT_RESAMPLER
+            request = model_input(task, variant, s, reads_reference)
+            sha256 = p.sha256 if p else None
+            key = resume_key(spec, generation, task, variant.name, s.id, sha256, window, request, heard)
+            plan.append(_PlannedSample(s, key, p, e, score_inputs(task, s)))
         manifest = EvalRun(
             run_id=run_id,
             model=str(spec),
-            model_info=dict(adapter.info()),
+            model_info={**adapter.info(), "resampler": resampler},
             task=task.name,
             task_version=task.version,
             split=split,
@@ -550,17 +547,18 @@ class Runner:
         batches = [readable[i : i + size] for i in range(0, len(readable), size)]
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
             decoding: deque[Future[list[tuple[_PlannedSample, audio.DecodedAudio | str | None]]]] = deque()
+            resampler = _resampler(adapter)
             for batch in batches[:2]:
-                decoding.append(pool.submit(self._decode, batch, adapter.sampling_rate))
+                decoding.append(pool.submit(self._decode, batch, adapter.sampling_rate, resampler))
             for index in range(len(batches)):
                 decoded = decoding.popleft().result()
                 if index + 2 < len(batches):
-                    decoding.append(pool.submit(self._decode, batches[index + 2], adapter.sampling_rate))
+                    decoding.append(pool.submit(self._decode, batches[index + 2], adapter.sampling_rate, resampler))
                 yield self._generate(adapter, task, variant, generation, decoded)
 
     @staticmethod
     def _decode(
-        batch: Sequence[_PlannedSample], sampling_rate: int
+        batch: Sequence[_PlannedSample], sampling_rate: int, resampler: str
     ) -> list[tuple[_PlannedSample, audio.DecodedAudio | str | None]]:
         decoded: list[tuple[_PlannedSample, audio.DecodedAudio | str | None]] = []
         for planned in batch:
@@ -568,7 +566,7 @@ class Runner:
                 decoded.append((planned, None))
                 continue
             try:
-                decoded.append((planned, audio.decode(planned.sample.audio, sampling_rate)))
+                decoded.append((planned, audio.decode(planned.sample.audio, sampling_rate, resampler)))
             except AudioError as error:
                 decoded.append((planned, str(error)))
         return decoded
@@ -588,7 +586,12 @@ class Runner:
                 records.append(_failure(task, variant, planned, result, "audio"))
                 continue
             limit: float | None = getattr(adapter, "max_audio_seconds", None)
+            shortest: int = getattr(adapter, "min_audio_samples", 0)
             array = None if result is None else result.array
+            short = None if result is None else too_short(len(result.array), shortest, result.sampling_rate)
+            if short is not None:
+                records.append(_failure(task, variant, planned, short, "audio"))
+                continue
             if result is not None and limit and result.seconds > limit:
                 if self.options.long_audio == "skip":
                     message = f"audio is {result.seconds:.1f} s, longer than the model's {limit:g} s window"
@@ -625,6 +628,14 @@ class Runner:
         for i, result in zip(ok, results, strict=True):
             scored[i] = _scored(produced[i], result)
         return scored
+
+
+def _resampler(adapter: ModelAdapter) -> str:
+    """The resampler the adapter asks for (`resampler`, optional), soxr by default."""
+    try:
+        return check_resampler(getattr(adapter, "resampler", DEFAULT_RESAMPLER))
+    except ValueError as error:
+        raise ConfigError(f"model {adapter.name}: {error}") from None
 
 
 def _generate_isolated(

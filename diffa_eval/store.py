@@ -10,6 +10,10 @@ recorded more than once (a failed sample retried on resume), the last record win
 Several processes (shards of one run) may write the same directory when each opens it with
 `shared=True`: every append then happens under a lock on `.records.lock`, after cutting any
 partial line a killed writer left, so no live writer's line is ever cut or interleaved.
+
+An atomic write goes through a hidden temporary file, `.<name>.<pid>@<host>.<random>.tmp`; a writer
+killed before its rename leaves it behind, and opening the run removes those that are stale (see
+`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import json
 import logging
 import os
 import re
+import socket
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -38,6 +44,10 @@ PLAN = "plan.json"
 _LOCK = ".lock"
 _RECORDS_LOCK = ".records.lock"
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_HOST = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())[:64] or "unknown-host"
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)(?:@(?P<host>[^@/]+))?\.[0-9a-f]{8}\.tmp$")
+"""Temporary files of atomic writes; names without `@host` come from older versions of diffa-eval."""
+STALE_TEMPORARY_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that readers see either the old or the new content."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    temporary = temporary_path(path)
     try:
         # os.open with mode 0o666 lets the umask decide permissions, as for any new file.
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -133,6 +143,63 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def temporary_path(path: Path) -> Path:
+    """The hidden file an atomic write of `path` goes through, named after the writing process and host."""
+    return path.with_name(f".{path.name}.{os.getpid()}@{_HOST}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Remove the temporary files that interrupted atomic writes left in `directory`; return them.
+
+    A temporary file lives only from the start of one write to its rename, so one that is still there
+    belongs to a writer that was killed, unless that writer is in the middle of a write. Run directories
+    are written under their lock (the exclusive lock, or for shards the records lock), which the caller
+    holds, and on top of that a file is removed only when it is known to be stale:
+    - its name says it was written on this host by a process that no longer exists (pid liveness can
+      only be checked on the writer's own host; a reused pid keeps the file until it is old), or
+    - it has not been modified for an hour (any host: shards on other machines writing to a shared
+      filesystem, whose pids mean nothing here, and files named by older versions without a host).
+    An hour is far longer than any single write takes, and leaves room for clock skew between hosts.
+    Removing a live writer's file could only make that write fail, never corrupt the run.
+    """
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue  # removed meanwhile
+        dead_here = match["host"] == _HOST and not _process_exists(int(match["pid"]))
+        if dead_here or age > STALE_TEMPORARY_SECONDS:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+                log.warning("%s: removed a temporary file left by an interrupted write", entry.path)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether process `pid` exists on this host (True when that cannot be told)."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -214,8 +281,10 @@ class RunStore:
                 self._records_lock = (self.directory / _RECORDS_LOCK).open("a+")
                 with self.locked():
                     self._cut_torn_tail()
+                    remove_stale_temporaries(self.directory)
                 return
             self._cut_torn_tail()
+            remove_stale_temporaries(self.directory)
             self._samples = self.samples_path.open("a", encoding="utf-8")
         except OSError as error:
             self.close()

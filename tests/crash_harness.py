@@ -43,7 +43,6 @@ PLUGIN = textwrap.dedent('''
     import os
     import signal
     import time
-    import uuid
 
     from diffa_eval import store
     from diffa_eval.types import ModelOutput
@@ -99,7 +98,7 @@ PLUGIN = textwrap.dedent('''
         if _checkpoint(target, "before"):
             _die(target, "before")
         if _checkpoint(target, "middle"):
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+            temporary = store.temporary_path(path)
             with open(temporary, "w", encoding="utf-8") as handle:
                 handle.write(text[: len(text) // 2])
             _die(target, "middle")

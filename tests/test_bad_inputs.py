@@ -192,6 +192,101 @@ def test_two_hours_of_audio_is_cut_to_the_window_or_skipped_with_a_clear_error(
         assert windowed == [1_600]
 
 
+# Files that are not audio files at all, and headers crafted to exhaust memory
+
+
+def _hostile_files(folder: Path) -> dict[str, tuple[str, str, str]]:
+    """Item id -> (file name, what its error names, start of its error): a FIFO, a symlink to /dev/zero, a
+    symlink loop and an 800 KB WAV whose header says 1 Hz (4.6 days of audio: 25 GB once resampled to 16 kHz)."""
+    os.mkfifo(folder / "pipe.wav")
+    (folder / "zeros.wav").symlink_to("/dev/zero")
+    (folder / "loop-a.wav").symlink_to(folder / "loop-b.wav")
+    (folder / "loop-b.wav").symlink_to(folder / "loop-a.wav")
+    soundfile.write(folder / "one-hertz.wav", np.zeros(400_000, dtype=np.float32), 16_000, subtype="PCM_16")
+    raw = bytearray((folder / "one-hertz.wav").read_bytes())
+    raw[24:28], raw[28:32] = struct.pack("<I", 1), struct.pack("<I", 2)
+    (folder / "one-hertz.wav").write_bytes(bytes(raw))
+    return {
+        "fifo": ("pipe.wav", "pipe.wav", "audio path is not a regular file (a FIFO)"),
+        "dev-zero": ("zeros.wav", "/dev/zero", "audio path is not a regular file (a character device)"),
+        "symlink-loop": ("loop-a.wav", "loop-a.wav", "cannot read audio file"),
+        "one-hertz": ("one-hertz.wav", "one-hertz.wav", "audio header gives a sampling rate of 1 Hz"),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not Path("/dev/zero").exists(), reason="needs FIFOs and /dev/zero")
+def test_fifos_devices_symlink_loops_and_crafted_headers_are_each_one_samples_error_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Through the CLI, in a process whose address space is capped at 4 GiB: nothing hangs, nothing reads
+    without end, nothing allocates gigabytes, and the task loads."""
+    resource = pytest.importorskip("resource")
+    root = _corpus(tmp_path)
+    hostile = _hostile_files(root / "MMAU" / "test-mini-audios")
+    items = [_mmau_item(item, file) for item, (file, _, _) in hostile.items()] + [_mmau_item("good", "good.wav")]
+    (root / "MMAU" / "mmau-test-mini.json").write_text(json.dumps(items))
+
+    def capped() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+
+    args = ["run", "-m", "oracle", "-t", MMAU, "--data-dir", str(root), "--output-dir", str(tmp_path / "runs")]
+    done = subprocess.run(
+        [sys.executable, "-m", "diffa_eval", *args, "-q", "--max-failures", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=capped,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    records = {r.sample_id: r for r in read_run(next((tmp_path / "runs").rglob("manifest.json")).parent).records()}
+    assert set(records) == {*hostile, "good"}
+    assert records["good"].error is None and records["good"].score == 1.0
+    for item, (_, name, error) in hostile.items():
+        assert records[item].error_stage == "audio", (item, records[item].error)
+        assert records[item].error.startswith(error) and name in records[item].error, (item, records[item].error)
+
+
+# A record without audio
+
+
+def _tiny_whisper(spec: ModelSpec, device: str) -> Any:
+    from diffa_eval.models.tiny import tiny_whisper
+
+    return tiny_whisper()
+
+
+@pytest.fixture
+def tiny_whisper_model() -> Iterator[str]:
+    MODELS.register("tiny-whisper", _tiny_whisper, description="test model", tags=("transformers",))
+    yield "tiny-whisper"
+    MODELS.unregister("tiny-whisper")
+
+
+@pytest.mark.parametrize("model", ["chance", "oracle", "diffa-tiny", "qwen2-audio-tiny", "tiny-whisper"])
+def test_a_record_without_audio_is_that_samples_no_audio_error_for_every_model(
+    tmp_path: Path, model: str, tiny_whisper_model: str
+) -> None:
+    good = _mmau_item("good", "good.wav")
+    audio_less = {key: value for key, value in good.items() if key != "audio_id"}
+    items = [
+        good,
+        {**audio_less, "id": "field-missing"},
+        {**audio_less, "id": "field-null", "audio_id": None},
+        {**audio_less, "id": "field-misnamed", "audio_path": good["audio_id"]},
+        {**audio_less, "id": "audio-null", "audio": None},
+    ]
+    outcome = _run(_corpus(tmp_path, items), model, generation={"max_new_tokens": 2})
+    records = {r.sample_id: r for r in read_run(outcome.run_dir).records()}
+    assert records["good"].error is None and records["good"].output is not None
+    for item in ("field-missing", "field-null", "field-misnamed", "audio-null"):
+        record = records[item]
+        assert (record.error_stage, record.output, record.score) == ("audio", None, None), item
+        assert record.error.startswith("sample has no audio"), record.error
+    assert outcome.metrics.n_failed == 4 and outcome.metrics.n_scored == 1
+
+
 def test_non_utf8_bytes_in_metadata_are_replaced_and_the_item_is_evaluated(tmp_path: Path) -> None:
     items = [_mmau_item("latin1", "good.wav", "QUESTION"), _mmau_item("plain", "good.flac")]
     raw = json.dumps(items).encode().replace(b"QUESTION", b"Caf\xe9 \xff\xfe sounds?")

@@ -52,6 +52,7 @@ def _assert_same_as(reference: Path, output: Path) -> None:
     assert metrics(output) == metrics(reference)
     manifest = json.loads((run_dir(output) / "manifest.json").read_text())
     assert manifest["status"] == "complete"
+    assert not list(run_dir(output).glob(".*.tmp")), "temporary files of killed writes are removed"
 
 
 def _assert_readable_after_kill(output: Path) -> None:
@@ -142,6 +143,38 @@ def test_a_finished_run_run_again_asks_the_model_only_for_the_failed_samples(har
     assert again.returncode == 0
     assert "28 reused, 2 failed" in again.stdout
     assert harness.generated() == {"s005-raises": 1}  # the corrupt clip fails before the model
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_among_the_clips_never_hangs_the_run_and_the_first_ctrl_c_stops_it(
+    harness: Harness, tmp_path: Path
+) -> None:
+    os.mkfifo(harness.data / "clips" / "pipe.wav")
+    record = {"id": "s999-fifo", "file": "clips/pipe.wav", "choices": ["red"], "answer": "red", "kind": "odd"}
+    with (harness.data / "items.jsonl").open("a") as items:
+        items.write(json.dumps(record) + "\n")
+    output = tmp_path / "runs"
+    stopped: list[float] = []
+
+    def interrupt_once_generating(process: subprocess.Popen[bytes]) -> None:
+        try:  # the manifest is written once every clip is probed, just before the (slow) model starts
+            wait_for(lambda: list(output.rglob("manifest.json")), timeout_s=60)
+        except TimeoutError:
+            process.kill()
+            raise
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        stopped.append(time.monotonic() - started)
+
+    interrupted = harness.run(output, env={"CRASHY_DELAY": "30"}, started=interrupt_once_generating)
+    assert interrupted.returncode == 130, interrupted.stderr
+    assert "interrupted: every finished sample is saved" in interrupted.stdout
+    assert stopped[0] < 10
+    finished = harness.run(output)
+    assert finished.returncode == 0, finished.stderr
+    fifo = next(r for r in lines(output) if r["sample_id"] == "s999-fifo")
+    assert fifo["error_stage"] == "audio" and fifo["error"].startswith("audio path is not a regular file (a FIFO)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from diffa_eval.scoring.metrics import Accuracy
 from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS, LoadedData, PromptVariant, Task
-from diffa_eval.types import DatasetInfo, GenerationConfig, ModelSpec, Sample
+from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, ModelSpec, Sample
 
-from .conftest import RecordingModel
+from .conftest import RecordingModel, tone
 
 
 class TwoPromptTask(Task):
@@ -38,7 +38,8 @@ class TwoPromptTask(Task):
     )
 
     def load(self, split: str, data_dir: Path | None = None) -> LoadedData:
-        samples = [Sample(f"q{i}", None, "Yes", ("Yes", "No"), {"question": f"Question {i}?"}) for i in range(3)]
+        clip = AudioRef(array=tone(0.1), sampling_rate=16_000)
+        samples = [Sample(f"q{i}", clip, "Yes", ("Yes", "No"), {"question": f"Question {i}?"}) for i in range(3)]
         return LoadedData(samples, DatasetInfo("bundled", "two_prompts"))
 
     def sample_from_record(self, record: Mapping[str, Any], base_dir: Path | None = None) -> Sample:

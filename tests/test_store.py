@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from diffa_eval.errors import StoreError
 from diffa_eval.store import RunStore, SampleRecord, atomic_write_text, read_records
+
+from .crash_harness import wait_for
 
 
 def _record(key: str, **fields: object) -> SampleRecord:
@@ -92,3 +98,54 @@ def test_an_output_path_that_is_a_file_fails_with_a_clear_message(tmp_path: Path
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="cannot write to run directory"):
         RunStore(blocker / "run").open()
+
+
+# Temporary files left by killed atomic writes
+
+_ATOMIC_WRITER = """
+import os, signal, sys, time
+from pathlib import Path
+from diffa_eval import store
+
+# Stop between writing the temporary file and renaming it: killed there, or still at work.
+os.fsync = (lambda fd: os.kill(os.getpid(), signal.SIGKILL)) if sys.argv[2] == "killed" else (lambda fd: time.sleep(60))
+store.atomic_write_text(Path(sys.argv[1]) / "samples.jsonl", "a full copy of samples.jsonl\\n" * 1000)
+"""
+
+
+def _temporaries(run: Path) -> set[str]:
+    return {path.name for path in run.glob(".*.tmp")}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kills processes with SIGKILL")
+@pytest.mark.parametrize("shared", [False, True], ids=["exclusive", "shard"])
+def test_opening_a_run_removes_the_temporary_files_of_killed_writes_and_keeps_those_of_live_writers(
+    tmp_path: Path, shared: bool
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    killed = subprocess.run([sys.executable, "-c", _ATOMIC_WRITER, str(run), "killed"], timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    (left,) = _temporaries(run)
+    live = subprocess.Popen([sys.executable, "-c", _ATOMIC_WRITER, str(run), "live"])
+    try:
+        wait_for(lambda: len(_temporaries(run)) == 2)
+        (writing,) = _temporaries(run) - {left}
+        hour_ago = time.time() - 3700
+        other_host = {".manifest.json.42@node-2.0123abcd.tmp": False, ".plan.json.99@node-2.4567cdef.tmp": True}
+        older_version = {".metrics.json.4242.89abcdef.tmp": False, ".samples.jsonl.4243.fedcba98.tmp": True}
+        for name, old in {**other_host, **older_version}.items():
+            (run / name).write_text("{")
+            if old:
+                os.utime(run / name, (hour_ago, hour_ago))
+        (run / ".notes.tmp").write_text("not ours")
+        with RunStore(run, shared=shared):
+            remaining = _temporaries(run)
+        assert live.poll() is None, "the live writer is still writing"
+    finally:
+        live.kill()
+        live.wait()
+    assert left not in remaining, "a dead writer's file on this host goes at once"
+    assert writing in remaining, "a live writer's file stays"
+    recent = {name for name, old in {**other_host, **older_version}.items() if not old}
+    assert remaining == {writing, ".notes.tmp", *recent}, "other hosts' and unnamed hosts' files go after an hour"

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import ConfigError
 from ..types import GenerationConfig, ModelOutput, ModelSpec
-from .base import GenerationRequest, ModelAdapter
+from .base import GenerationRequest, ModelAdapter, too_short
 from .hf_common import (
     check_options,
     default_dtype,
@@ -74,6 +74,7 @@ class TransformersAudioChat:
         prompt_variants: tuple[str, ...] = (),
         system_prompt: str | None = None,
         max_audio_seconds: float | None = None,
+        min_audio_samples: int = 0,
         info: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
@@ -82,6 +83,7 @@ class TransformersAudioChat:
         self.device = device
         self.prompt_variants = prompt_variants
         self.max_audio_seconds = max_audio_seconds
+        self.min_audio_samples = min_audio_samples  # shorter clips fail as too short (see the presets)
         self.system_prompt = system_prompt
         self.sampling_rate = processor_sampling_rate(processor)
         self.tokenizer = processor.tokenizer
@@ -115,6 +117,16 @@ class TransformersAudioChat:
 
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
         check_options(config, self.options, TRANSFORMERS)
+        short = {
+            index: message
+            for index, request in enumerate(requests)
+            if request.audio is not None
+            and (message := too_short(len(request.audio), self.min_audio_samples, self.sampling_rate))
+        }
+        if short:
+            rest = [request for index, request in enumerate(requests) if index not in short]
+            outputs = iter(self.generate(rest, config) if rest else [])
+            return [ModelOutput.failure(short[i]) if i in short else next(outputs) for i in range(len(requests))]
         start = time.perf_counter()
         batch = self.inputs(requests).to(self.model.device)
         for key, value in batch.items():  # features in the model's dtype; ids and masks stay integers
@@ -157,6 +169,7 @@ def from_pretrained(preset: AudioChatPreset, checkpoint: str, device: str) -> Tr
         prompt_variants=preset.prompt_variants,
         system_prompt=preset.system_prompt,
         max_audio_seconds=preset.max_audio_seconds,
+        min_audio_samples=preset.min_audio_samples,
         info={"checkpoint": checkpoint, "hub_id": preset.hub_id},
     )
 

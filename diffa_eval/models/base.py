@@ -45,7 +45,12 @@ class ModelAdapter(Protocol):
     first one it offers, else its default prompt. Empty for models without a preference."""
     max_audio_seconds: float | None
     """The longest audio the model takes (e.g. 30 for a Whisper encoder); None when unlimited.
-    The runner cuts or skips longer audio, as the run's long-audio policy says, and records it."""
+    The runner cuts or skips longer audio, as the run's long-audio policy says, and records it.
+
+    Two optional attributes, read when present: `resampler` (a name from `diffa_eval.resample`,
+    default "soxr"), how the runner brings audio to `sampling_rate` (e.g. DIFFA's presets ask for
+    torchaudio's windowed sinc, as their authors resampled); and `min_audio_samples` (default 0), the
+    shortest clip the model takes, in samples at `sampling_rate`; shorter clips fail as too short."""
 
     def info(self) -> Mapping[str, Any]:
         """Facts recorded in the run manifest: checkpoint ids, dtype, device name, ..."""
@@ -56,6 +61,16 @@ class ModelAdapter(Protocol):
     def close(self) -> None:
         """Release weights and device memory."""
         ...
+
+
+def too_short(samples: int, min_samples: int, sampling_rate: int) -> str | None:
+    """The error of a clip of `samples` samples for a model that needs `min_samples`, or None if it is long enough."""
+    if samples >= min_samples:
+        return None
+    return (
+        f"audio clip is too short for this model: {1000 * samples / sampling_rate:.1f} ms, "
+        f"it needs at least {1000 * min_samples / sampling_rate:.1f} ms"
+    )
 
 
 ModelFactory = Callable[[ModelSpec, str], ModelAdapter]

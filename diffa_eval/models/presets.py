@@ -15,6 +15,11 @@ VLLM = "vllm"
 BACKENDS = (TRANSFORMERS, VLLM)
 """The inference backends a model may run on; a model's first backend is its default."""
 
+QWEN2_AUDIO_MIN_SAMPLES = 961
+"""Qwen2-Audio's processor pads features to 30 s and counts the audio tokens from the real mel frames
+(one per 160 samples, rounded up): under 7 frames (961 samples, 60 ms) a clip gets a single token, and
+transformers' Qwen2-Audio then takes the prompt for its legacy, unexpanded format and fails."""
+
 QWEN2_5_OMNI_SYSTEM_PROMPT = (
     "You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving auditory and "
     "visual inputs, as well as generating text and speech."
@@ -42,6 +47,8 @@ class AudioChatPreset:
     tiny: bool = False
     max_audio_seconds: float | None = None
     """The longest audio the model hears; the runner cuts or skips longer clips and records it."""
+    min_audio_samples: int = 0
+    """The shortest clip (samples at the model's rate) the transformers model takes; shorter ones fail as too short."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ AUDIO_CHAT_PRESETS: tuple[AudioChatPreset, ...] = (
         "Qwen2-Audio-7B-Instruct (Qwen/Qwen2-Audio-7B-Instruct): Whisper encoder + Qwen-7B, chat model.",
         prompt_variants=("qwen2-audio",),
         max_audio_seconds=30.0,  # its Whisper feature extractor keeps the first 30 s
+        min_audio_samples=QWEN2_AUDIO_MIN_SAMPLES,
     ),
     AudioChatPreset(
         "qwen2.5-omni-7b",
@@ -96,6 +104,7 @@ AUDIO_CHAT_PRESETS: tuple[AudioChatPreset, ...] = (
         "an offline pipeline check, not a baseline.",
         prompt_variants=("qwen2-audio",),
         max_audio_seconds=30.0,  # its Whisper feature extractor keeps the first 30 s
+        min_audio_samples=QWEN2_AUDIO_MIN_SAMPLES,
         backends=(TRANSFORMERS,),
         tiny=True,
     ),

@@ -186,6 +186,7 @@ def tiny_audio_chat(preset: AudioChatPreset, device: str = "cpu") -> Transformer
         prompt_variants=preset.prompt_variants,
         system_prompt=preset.system_prompt,
         max_audio_seconds=preset.max_audio_seconds,
+        min_audio_samples=preset.min_audio_samples,
         info={"weights": f"random (tiny config, seed {SEED})", "architecture_of": preset.hub_id},
     )
 

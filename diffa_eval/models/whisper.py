@@ -54,8 +54,14 @@ class WhisperASR:
         }
 
     def features(self, audios: Sequence[np.ndarray]) -> tuple[Any, bool]:
-        """Log-mel features of the batch and whether it needs long-form decoding (any audio over 30 s)."""
+        """Log-mel features of the batch and whether it needs long-form decoding (any audio over 30 s).
+
+        Up to 30 s, every clip is padded to the 30 s window as Whisper's feature extractor does, however
+        short (a clip of a few samples included); the window test counts frames from the lengths, since
+        extracting unpadded features of a clip shorter than the STFT's padding fails."""
         extractor = self.processor.feature_extractor
+        if max(len(audio) for audio in audios) // extractor.hop_length <= WINDOW_FRAMES:
+            return extractor(list(audios), sampling_rate=self.sampling_rate, return_tensors="pt"), False
         unpadded = extractor(
             list(audios),
             sampling_rate=self.sampling_rate,
@@ -64,9 +70,7 @@ class WhisperASR:
             padding="longest",
             return_attention_mask=True,
         )
-        if unpadded["input_features"].shape[-1] > WINDOW_FRAMES:
-            return unpadded, True
-        return extractor(list(audios), sampling_rate=self.sampling_rate, return_tensors="pt"), False
+        return unpadded, True
 
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
         check_options(config, self.options, "whisper")

@@ -24,11 +24,12 @@ import numpy as np
 
 from ...decoding import DiffusionSettings
 from ...errors import ConfigError
+from ...resample import SINC_HANN
 from ...types import GenerationConfig, ModelOutput, ModelSpec
-from ..base import GenerationRequest
+from ..base import GenerationRequest, too_short
 from ..hf_common import check_options
 from .loading import LLADA_INSTRUCT, DiffaSources
-from .pipeline import MAX_AUDIO_SECONDS, SAMPLING_RATE, DiffaPipeline
+from .pipeline import MAX_AUDIO_SECONDS, MIN_AUDIO_SAMPLES, SAMPLING_RATE, DiffaPipeline
 
 LLADA_ENV = "DIFFA_EVAL_LLADA"
 WHISPER_ENV = "DIFFA_EVAL_WHISPER"
@@ -128,6 +129,9 @@ class DiffaAdapter:
     """A loaded DIFFA model behind the ModelAdapter interface; one batch = one sampler run."""
 
     sampling_rate = SAMPLING_RATE
+    resampler = SINC_HANN
+    """DIFFA's evaluation scripts resample with torchaudio's default windowed sinc; so does the runner."""
+    min_audio_samples = MIN_AUDIO_SAMPLES
 
     def __init__(self, preset: DiffaPreset, pipeline: DiffaPipeline, sources: DiffaSources | None, device: str) -> None:
         self.preset = preset
@@ -160,6 +164,10 @@ class DiffaAdapter:
         for index, request in enumerate(requests):
             if request.audio is None or len(request.audio) == 0:
                 outputs[index] = ModelOutput.failure("DIFFA needs audio and this sample has none")
+                continue
+            short = too_short(len(request.audio), MIN_AUDIO_SAMPLES, SAMPLING_RATE)
+            if short is not None:
+                outputs[index] = ModelOutput.failure(short)
                 continue
             ready.append((index, request, {"decoding": settings.to_dict()}))
         if ready:

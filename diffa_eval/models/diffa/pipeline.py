@@ -17,12 +17,17 @@ import torch
 
 from ...decoding import ContextDenoiser, DiffusionSettings, sample
 from .llada import LLaDAForMaskedDiffusion
-from .modeling import DiffaAudioEncoder
+from .modeling import DOWNSAMPLE, DiffaAudioEncoder
 
 SYSTEM_PROMPT = "You are a helpful voice assistant."
 AUDIO_PREFIX = "This is the audio: "
 SAMPLING_RATE = 16_000
 MAX_AUDIO_SECONDS = 30.0
+HOP_LENGTH = 160
+"""Samples per mel frame of Whisper's feature extractor (10 ms); a clip has ceil(samples / 160) real frames."""
+MIN_AUDIO_SAMPLES = (2 * DOWNSAMPLE - 2) * HOP_LENGTH + 1
+"""961 samples (60 ms): 7 mel frames, which the encoder halves to the 4 frames the semantic projector
+needs for one token. DIFFA's own code fails on shorter clips too (a convolution over zero frames)."""
 
 
 def chat_prompt(messages: Sequence[tuple[str, str]], add_generation_prompt: bool) -> str:
