@@ -86,12 +86,12 @@ def test_mmsu_an_answer_outside_the_options_is_loaded_scored_wrong_and_counted(
 ) -> None:
     folder = tmp_path / "MMSU"
     base = {"question": "Q?", "choice_a": "Red", "choice_b": "Green", "choice_c": "Blue", "choice_d": "Gray"}
+    base["audio_path"] = write_audio(folder / "clip.wav").name
     records = [
         {**base, "id": "fine", "answer_gt": "Blue"},
         {**base, "id": "outside", "answer_gt": "Purple"},
         {**base, "id": "twice", "choice_d": "Red", "answer_gt": "Red"},
     ]
-    folder.mkdir()
     (folder / "mmsu.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
     task = TASKS.get("mmsu")
     with caplog.at_level("WARNING"):
