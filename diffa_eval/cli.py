@@ -246,6 +246,7 @@ def run(
         backend=backend,
         command=tuple(sys.argv),
         shard=None if shard is None else ShardSpec.parse(shard),
+        max_failures=max_failures,
     )
     ranks = TorchrunEnv.from_environ()
     if ranks is not None and options.shard is not None:

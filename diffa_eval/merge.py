@@ -26,6 +26,7 @@ from .store import (
     read_plan,
     read_records,
     read_run,
+    run_cost,
 )
 from .task import TASKS
 from .types import TaskMetrics
@@ -103,7 +104,12 @@ def gather_run(target: Path, sources: Sequence[StoredRun]) -> None:
 def finish_run(directory: Path) -> MergeResult:
     """Recompute a run's metrics from its records, compact it, and mark it complete when no sample is missing."""
     run = read_run(directory)
-    task = TASKS.get(run.manifest.task)
+    description = run.manifest.description
+    if description is not None:
+        metric_rules, breakdown_fields = description.metrics, description.breakdown_fields
+    else:  # a version-1 run does not describe its metrics: its task's code does
+        task = TASKS.get(run.manifest.task)
+        metric_rules, breakdown_fields = tuple(task.metrics), tuple(task.breakdown_fields)
     with RunStore(directory) as store:
         records = store.records()
         stored_plan = read_plan(directory)
@@ -111,7 +117,9 @@ def finish_run(directory: Path) -> MergeResult:
         missing = tuple(sample_id for key, sample_id in plan.items() if key not in records)
         metrics = None
         if not missing:
-            metrics = aggregate(task.metrics, [records[key].scored() for key in plan], task.breakdown_fields)
+            planned = [records[key] for key in plan]
+            metrics = aggregate(metric_rules, [record.scored() for record in planned], breakdown_fields)
+            metrics = replace(metrics, cost=run_cost(planned))
             store.write_metrics(metrics)
         store.compact(plan)
         if not missing:

@@ -89,9 +89,7 @@ def _sinc_hann(samples: np.ndarray, source_rate: int, target_rate: int) -> np.nd
     filters, half_width = sinc_hann_filters(source_rate, target_rate)
     up, span = filters.shape
     down = span - 2 * half_width
-    padded = np.concatenate(
-        [np.zeros(half_width, np.float32), samples, np.zeros(half_width + down, np.float32)]
-    )
+    padded = np.concatenate([np.zeros(half_width, np.float32), samples, np.zeros(half_width + down, np.float32)])
     blocks = (len(padded) - span) // down + 1
     per_chunk = max(1, _CHUNK_VALUES // span)
     out = np.empty((blocks, up), dtype=np.float32)

@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import audio
+from .describe import SampleScope, VariantInfo
 from .errors import AudioError, ConfigError, DiffaEvalError, StoreError
 from .models import load_model, with_backend
 from .models.base import GenerationRequest, ModelAdapter, too_short
 from .resample import DEFAULT_RESAMPLER, check_resampler
 from .scoring.aggregate import aggregate
 from .sharding import RankGroup, ShardSpec
-from .store import MANIFEST, RunStore, SampleRecord, atomic_write_text, read_run, writing
+from .store import MANIFEST, RunStore, SampleRecord, atomic_write_text, read_run, run_cost, writing
 from .task import LoadedData, PromptVariant, Task, default_data_dir
 from .types import EvalRun, GenerationConfig, ModelOutput, ModelSpec, Sample, Score, TaskMetrics, Unscored, stable_hash
 
@@ -74,6 +75,9 @@ class RunOptions:
     command: tuple[str, ...] = ()
     shard: ShardSpec | None = None
     """Run only this shard's samples, into the run directory all shards share (see `diffa_eval.sharding`)."""
+    max_failures: float | None = None
+    """The failed fraction a run may have (`--max-failures`), recorded so that reports can tell a run that
+    failed beyond it from a good one; None when the caller sets no bound."""
 
     def __post_init__(self) -> None:
         try:  # values that cannot make a valid configuration fail here, before any work
@@ -247,6 +251,50 @@ def score_inputs(task: Task, sample: Sample) -> str:
     return stable_hash([sample.reference, list(sample.choices), list(task.answer_options(sample)), dict(sample.fields)])
 
 
+def variant_info(
+    adapter: ModelAdapter, task: Task, variant: PromptVariant, generation: GenerationConfig
+) -> VariantInfo:
+    """How a run's settings differ from the model's default run of the task (its preferred prompt variant, the
+    task's and that variant's generation settings, seed 0), with a short label for leaderboard rows."""
+    preferred = task.select_prompt(getattr(adapter, "prompt_variants", ()))
+    default = run_generation(task, preferred, {}, 0).to_dict()
+    chosen = generation.to_dict()
+    settings: dict[str, Any] = {}
+    if variant.name != preferred.name:
+        settings["prompt"] = variant.name
+    for name in ("max_new_tokens", "temperature", "top_p", "seed"):
+        if chosen[name] != default[name]:
+            settings[name] = chosen[name]
+    options = {k: v for k, v in chosen["options"].items() if k not in default["options"] or default["options"][k] != v}
+    if options:
+        settings["options"] = options
+    describe = getattr(adapter, "describe_options", None)
+    return VariantInfo(settings, variant_label(settings, describe))
+
+
+def variant_label(settings: Mapping[str, Any], describe_options: Any = None) -> str:
+    """A short text for the distinguishing settings, e.g. "threshold+dual-cache τ=0.9, prompt diffa";
+    `describe_options` (an adapter's, optional) writes its own options, e.g. a decoding mode with its parameters."""
+    parts = []
+    options = settings.get("options")
+    if options:
+        text = describe_options(options) if describe_options is not None else None
+        parts.append(text or " ".join(f"{key}={_short(value)}" for key, value in sorted(options.items())))
+    if "prompt" in settings:
+        parts.append(f"prompt {settings['prompt']}")
+    for name, label in _SETTING_LABELS:
+        if name in settings:
+            parts.append(f"{label}{_short(settings[name])}")
+    return ", ".join(parts)
+
+
+_SETTING_LABELS = (("max_new_tokens", "max tokens "), ("temperature", "T="), ("top_p", "top-p "), ("seed", "seed "))
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, Any], seed: int) -> GenerationConfig:
     """The generation settings of one run: the task's, then the prompt variant's, then the user's."""
     base = task.generation_for(variant)
@@ -334,7 +382,7 @@ class Runner:
         if duplicates:
             shown = ", ".join(duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
             return f"{task.name}: {len(duplicates)} duplicate sample ids in {split}: {shown}"
-        return LoadedData(samples, loaded.info)
+        return LoadedData(samples, loaded.info, total=len(loaded.samples))
 
     def _probe_all(self, samples: Sequence[Sample]) -> list[tuple[audio.AudioProbe | None, str | None]]:
         pool = ThreadPoolExecutor(max_workers=8)
@@ -384,6 +432,14 @@ class Runner:
             packages=self._packages,
             git_sha=self._git_sha,
             command=self.options.command,
+            description=task.describe(),
+            variant=variant_info(adapter, task, variant, generation),
+            scope=SampleScope(
+                dataset=loaded.total if loaded.total is not None else len(plan),
+                planned=len(plan),
+                limit=self.options.limit,
+                max_failures=self.options.max_failures,
+            ),
         )
         if self._shard is not None:
             return self._run_shard(adapter, task, variant, generation, plan, manifest, directory, self._shard)
@@ -485,11 +541,9 @@ class Runner:
         record; an exclusive writer is alone anyway."""
         with store.locked():
             records = store.records()
-            metrics = aggregate(
-                task.metrics,
-                [records[p.key].scored() for p in plan if p.key in records],
-                task.breakdown_fields,
-            )
+            planned = [records[p.key] for p in plan if p.key in records]
+            metrics = aggregate(task.metrics, [record.scored() for record in planned], task.breakdown_fields)
+            metrics = replace(metrics, cost=run_cost(planned))
             store.write_metrics(metrics)
             _write_submission(task, plan, records, store.directory)
             store.compact({p.key: p.sample.id for p in plan})

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from .errors import StoreError
 from .scoring.aggregate import ScoredSample
-from .types import EvalRun, Score, TaskMetrics
+from .types import EvalRun, RunCost, Score, TaskMetrics
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,25 @@ class SampleRecord:
             return ScoredSample(None, self.groups, pending=self.pending is not None and not self.failed)
         score = Score(self.score, self.extracted, self.score_details, self.explanation, self.judgement)
         return ScoredSample(score, self.groups)
+
+
+def run_cost(records: Iterable[SampleRecord]) -> RunCost:
+    """Compute totals over the records that hold an output; a count no record gives stays None."""
+    produced = [record for record in records if record.output is not None]
+
+    def total(values: list[float | int | None]) -> float | None:
+        known = [value for value in values if value is not None]
+        return sum(known) if known else None
+
+    tokens = total([record.generated_tokens for record in produced])
+    passes = total([record.forward_passes for record in produced])
+    return RunCost(
+        samples=len(produced),
+        seconds=round(float(total([record.seconds for record in produced]) or 0.0), 6),
+        generated_tokens=None if tokens is None else int(tokens),
+        forward_passes=None if passes is None else int(passes),
+        audio_seconds=total([record.audio_seconds for record in produced]),
+    )
 
 
 def unicode_safe(text: str) -> str:

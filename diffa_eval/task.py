@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .describe import BenchmarkLayout, GroupScore, TaskDescription, single_column_layout
 from .errors import ConfigError, DataError, RegistryError
 from .registry import Registry
 from .scoring.metrics import Metric
 from .scoring.scorers import BatchScorer, Scorer
-from .types import DatasetInfo, GenerationConfig, Sample, Score, TaskMetrics, Unscored
+from .types import DatasetInfo, GenerationConfig, Sample, Score, Unscored
 
 TASKS_DIR_ENV = "DIFFA_EVAL_TASKS_DIR"
 DATA_DIR_ENV = "DIFFA_EVAL_DATA_DIR"
@@ -37,6 +38,8 @@ class LoadedData:
 
     samples: list[Sample]
     info: DatasetInfo
+    total: int | None = None
+    """Samples in the whole split, when `samples` is only the first of them (a --limit); None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,11 @@ class Task(ABC):
     """The official scoring rule, usually one of `SCORERS`."""
     metrics: tuple[Metric, ...]
     groups: tuple[str, ...] = ()
+    leaderboard: BenchmarkLayout | None = None
+    """The benchmark's leaderboard column group, shared by all its tasks; None gives the task a group of
+    its own with its primary metric."""
+    group_scores: tuple[GroupScore, ...] = ()
+    """Overall numbers of the task's groups that this task is an input of (e.g. VoiceBench's overall)."""
     splits: tuple[str, ...] = ("test", "sample")
     default_split: str = "test"
     generation: GenerationConfig = GenerationConfig()
@@ -165,6 +173,18 @@ class Task(ABC):
             except Exception as error:
                 results.append(Unscored(f"{type(error).__name__}: {error}"))
         return results
+
+    def describe(self) -> TaskDescription:
+        """The task as data, written into every run's manifest so that reports need no task code."""
+        return TaskDescription(
+            task=self.name,
+            description=self.description,
+            metrics=tuple(self.metrics),
+            benchmark=self.leaderboard or single_column_layout(self.name, self.metrics),
+            breakdown_fields=tuple(self.breakdown_fields),
+            groups=tuple(self.groups),
+            group_scores=tuple(self.group_scores),
+        )
 
     @property
     def primary_metric(self) -> str:
@@ -272,31 +292,6 @@ def task_groups() -> dict[str, list[str]]:
         for group in entry.tags:
             groups.setdefault(group, []).append(entry.name)
     return groups
-
-
-@dataclass(frozen=True)
-class GroupScore:
-    """One overall number a benchmark group reports from its tasks' metrics (e.g. VoiceBench's Overall)."""
-
-    name: str
-    description: str
-    compute: Callable[[Mapping[str, TaskMetrics]], float | None]
-    """Task name -> metrics of one model on one split, in; the overall value, or None when a task is missing."""
-
-
-GROUP_SCORES: dict[str, GroupScore] = {}
-"""Group name -> its overall score, registered by task files."""
-
-
-def register_group_score(group: str, score: GroupScore) -> None:
-    """Give a task group an overall number; leaderboards show it once every task it needs has run."""
-    GROUP_SCORES[group] = score
-
-
-def group_scores() -> dict[str, GroupScore]:
-    """Every group's overall score, after the task files have been loaded."""
-    TASKS.names()
-    return dict(GROUP_SCORES)
 
 
 def resolve_tasks(names: Sequence[str]) -> list[Task]:

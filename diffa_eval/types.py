@@ -8,14 +8,19 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ConfigError
 
-SCHEMA_VERSION = 1
-"""Version of the on-disk run format (manifest.json, samples.jsonl, metrics.json)."""
+if TYPE_CHECKING:
+    from .describe import SampleScope, TaskDescription, VariantInfo
+
+SCHEMA_VERSION = 2
+"""Version of the on-disk run format (manifest.json, samples.jsonl, metrics.json). Version 2 adds the
+run's self-description (task description, variant, sample scope, judge) and the compute totals;
+version-1 runs are still read."""
 
 
 def stable_hash(value: Any) -> str:
@@ -265,6 +270,14 @@ class EvalRun:
     shards: int | None = None
     """How many shards (--shard I/N or torchrun ranks) the last attempt spread the samples over; None
     when one process ran them. Not part of the run id: shards of any count share one run directory."""
+    description: TaskDescription | None = None
+    """The task's metrics, layout and group scores as data (see `diffa_eval.describe`); None in version-1 runs."""
+    variant: VariantInfo | None = None
+    """How this run's settings differ from the model's default run of the task; None in version-1 runs."""
+    scope: SampleScope | None = None
+    """How many of the split's samples the run covers; None in version-1 runs."""
+    judge: Mapping[str, Any] | None = None
+    """The LLM judge that scores the task (`url`, `model`), for judge-scored tasks; never a key."""
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -288,10 +301,17 @@ class EvalRun:
             "git_sha": self.git_sha,
             "command": list(self.command),
             "shards": self.shards,
+            "description": None if self.description is None else self.description.to_dict(),
+            "variant": None if self.variant is None else self.variant.to_dict(),
+            "scope": None if self.scope is None else self.scope.to_dict(),
+            "judge": None if self.judge is None else dict(self.judge),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvalRun:
+        from .describe import SampleScope, TaskDescription, VariantInfo
+
+        description, variant, scope = data.get("description"), data.get("variant"), data.get("scope")
         return cls(
             schema_version=int(data["schema_version"]),
             run_id=data["run_id"],
@@ -312,6 +332,35 @@ class EvalRun:
             git_sha=data.get("git_sha"),
             command=tuple(data.get("command", ())),
             shards=data.get("shards"),
+            description=None if description is None else TaskDescription.from_dict(description),
+            variant=None if variant is None else VariantInfo.from_dict(variant),
+            scope=None if scope is None else SampleScope.from_dict(scope),
+            judge=None if data.get("judge") is None else dict(data["judge"]),
+        )
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """Compute totals over a run's samples that have an output (a model's own counts; None when it gives none)."""
+
+    samples: int
+    seconds: float
+    """Model time: each batch's wall time shared among its samples."""
+    generated_tokens: int | None = None
+    forward_passes: int | None = None
+    audio_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunCost:
+        return cls(
+            samples=int(data["samples"]),
+            seconds=float(data["seconds"]),
+            generated_tokens=None if data.get("generated_tokens") is None else int(data["generated_tokens"]),
+            forward_passes=None if data.get("forward_passes") is None else int(data["forward_passes"]),
+            audio_seconds=None if data.get("audio_seconds") is None else float(data["audio_seconds"]),
         )
 
 
@@ -333,6 +382,8 @@ class TaskMetrics:
     primary_metric: str
     n_pending: int = 0
     """Samples with an output that waits to be scored (e.g. no judge configured)."""
+    cost: RunCost | None = None
+    """What producing the outputs cost, summed over the samples with an output; None in version-1 runs."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -343,6 +394,7 @@ class TaskMetrics:
             "n_excluded": self.n_excluded,
             "n_failed": self.n_failed,
             "n_pending": self.n_pending,
+            "cost": None if self.cost is None else self.cost.to_dict(),
             "metrics": {name: value.to_dict() for name, value in self.metrics.items()},
             "breakdowns": {
                 group: {
@@ -369,4 +421,5 @@ class TaskMetrics:
             n_failed=int(data["n_failed"]),
             n_pending=int(data.get("n_pending", 0)),
             primary_metric=data["primary_metric"],
+            cost=None if data.get("cost") is None else RunCost.from_dict(data["cost"]),
         )

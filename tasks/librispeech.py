@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from diffa_eval.datasources import load_hub_split
+from diffa_eval.describe import BenchmarkLayout, ColumnSpec
 from diffa_eval.errors import DataError
 from diffa_eval.scoring.metrics import CorpusWER
 from diffa_eval.scoring.scorers import SCORERS
@@ -59,11 +60,23 @@ DIFFA2_WER = CorpusWER("wer_diffa2", prefix="diffa2_")
 """DIFFA-2's WER protocol, from the `diffa2_` counts that `LibriSpeech.score` adds."""
 
 
+LEADERBOARD = BenchmarkLayout(
+    "librispeech",
+    "LibriSpeech WER",
+    (
+        ColumnSpec("clean", "librispeech_test_clean", "wer"),
+        ColumnSpec("other", "librispeech_test_other", "wer"),
+    ),
+    "LibriSpeech: corpus WER (%), Whisper English normalizer on both sides",
+)
+
+
 class LibriSpeech(Task):
     version = 2
     groups = ("librispeech",)
     scorer = SCORERS.get("whisper_wer")
     metrics = (CorpusWER(), DIFFA2_WER)
+    leaderboard = LEADERBOARD
     generation = GenerationConfig(max_new_tokens=256)
     prediction_fields = ("prediction", "hypothesis", "response", "pred_text")
     prompt_variants = ASR_PROMPTS

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from diffa_eval.datasources import read_json_records, record_audio, resolve_hub_revision, short_record, unpack_once
+from diffa_eval.describe import BenchmarkLayout, ColumnSpec
 from diffa_eval.errors import DataError
 from diffa_eval.prompts import diffa_choice_prompt
 from diffa_eval.scoring.metrics import Accuracy
@@ -61,6 +62,9 @@ class MMAR(Task):
     description = "MMAR: 1,000 reasoning questions over speech/sound/music mixes, official string match."
     scorer = SCORERS.get("choice_text_match")
     metrics = (Accuracy(),)
+    leaderboard = BenchmarkLayout(
+        "mmar", "MMAR", (ColumnSpec("avg", "mmar", "accuracy"),), "MMAR: accuracy (%), official string match"
+    )
     generation = GenerationConfig(max_new_tokens=64)
     breakdown_fields = ("modality", "category", "sub-category")
     prediction_fields = ("prediction", "answer_prediction", "model_prediction", "model_output")

@@ -38,6 +38,7 @@ from diffa_eval.datasources import (
     short_record,
     unpack_once,
 )
+from diffa_eval.describe import BenchmarkLayout, ColumnSpec
 from diffa_eval.errors import DataError
 from diffa_eval.prompts import diffa_choice_prompt
 from diffa_eval.scoring.metrics import Accuracy
@@ -87,6 +88,7 @@ class MMAU(Task):
     def __init__(self, subset: str) -> None:
         self.subset = subset
         self.name = f"mmau_{subset.replace('-', '_')}"
+        self.leaderboard = _layout(self.name, subset)
         self.metadata = f"mmau-{subset}.json"
         self.hub_id = f"gamma-lab-umd/MMAU-{subset}"
         self.sample_dir = SAMPLES / self.name
@@ -179,6 +181,16 @@ class MMAU(Task):
     def prompt(self, sample: Sample) -> str:
         question = str(sample.fields.get("question", ""))  # as given: some questions end in a space
         return f"{question}\nSelect one option from the provided choices:\n" + "\n".join(sample.choices)
+
+
+def _layout(task: str, subset: str) -> BenchmarkLayout:
+    """Sound, music and speech accuracy, then the average over all items."""
+    by_task = tuple(ColumnSpec(label, task, "accuracy", ("task", label)) for label in ("sound", "music", "speech"))
+    if subset == "test":
+        title, protocol = "MMAU test", "MMAU test: accuracy (%) from the official MMAU-Eval server"
+    else:
+        title, protocol = "MMAU test-mini", "MMAU: accuracy (%), official string match"
+    return BenchmarkLayout(task, title, (*by_task, ColumnSpec("avg", task, "accuracy")), protocol)
 
 
 def _official_record(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from diffa_eval.datasources import load_hub_split, read_json_records, record_audio, short_record
+from diffa_eval.describe import BenchmarkLayout, ColumnSpec
 from diffa_eval.errors import DataError
 from diffa_eval.prompts import lettered
 from diffa_eval.scoring.letters import LETTERS
@@ -96,11 +97,23 @@ def _options_of(record: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple("" if value is None else str(value) for value in values)
 
 
+LEADERBOARD = BenchmarkLayout(
+    "mmsu",
+    "MMSU",
+    (
+        *(ColumnSpec(label, "mmsu", "accuracy", ("category", label)) for label in ("perception", "reasoning")),
+        ColumnSpec("avg", "mmsu", "accuracy"),
+    ),
+    "MMSU: accuracy (%), official letter rule, unparsable answers left out",
+)
+
+
 class MMSU(Task):
     name = "mmsu"
     version = 2
     description = "MMSU: 5,000 spoken-language perception/reasoning questions (47 tasks), official letter rule."
     scorer = SCORERS.get("mmsu_letter")
+    leaderboard = LEADERBOARD
     metrics = (
         Accuracy(),
         Accuracy("accuracy_strict", field="strict"),

@@ -36,12 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from diffa_eval.datasources import load_hub_split, read_json_records, record_audio, short_record
+from diffa_eval.describe import BenchmarkLayout, ColumnSpec, GroupScore, ScoreInput
 from diffa_eval.errors import DataError
 from diffa_eval.prompts import DIFFA_SPOKEN_INSTRUCTION
 from diffa_eval.scoring.metrics import Accuracy, MeanOfMetrics, MeanScore, Metric, PooledRatio
 from diffa_eval.scoring.scorers import SCORERS
-from diffa_eval.task import GroupScore, LoadedData, PromptVariant, Task, register_group_score, register_task
-from diffa_eval.types import DatasetInfo, GenerationConfig, Sample, TaskMetrics
+from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
+from diffa_eval.types import DatasetInfo, GenerationConfig, Sample
 
 log = logging.getLogger(__name__)
 
@@ -207,32 +208,37 @@ TASKS = [
                answer="I'm sorry, but I cannot help with that."),
 ]  # fmt: skip
 
-LEADERBOARD = (
-    ("voicebench_alpacaeval_full", "gpt_score", 20.0),
-    ("voicebench_commoneval", "gpt_score", 20.0),
-    ("voicebench_wildvoice", "gpt_score", 20.0),
-    ("voicebench_sd_qa", "score", 1.0),
-    ("voicebench_mmsu", "accuracy", 1.0),
-    ("voicebench_openbookqa", "accuracy", 1.0),
-    ("voicebench_bbh", "accuracy", 1.0),
-    ("voicebench_ifeval", "final", 1.0),
-    ("voicebench_advbench", "refusal_rate", 1.0),
+SUBSETS = (
+    ("alpacaeval", "voicebench_alpacaeval_full", "gpt_score", 20.0),
+    ("commoneval", "voicebench_commoneval", "gpt_score", 20.0),
+    ("wildvoice", "voicebench_wildvoice", "gpt_score", 20.0),
+    ("sd-qa", "voicebench_sd_qa", "score", 1.0),
+    ("mmsu", "voicebench_mmsu", "accuracy", 1.0),
+    ("obqa", "voicebench_openbookqa", "accuracy", 1.0),
+    ("bbh", "voicebench_bbh", "accuracy", 1.0),
+    ("ifeval", "voicebench_ifeval", "final", 1.0),
+    ("advbench", "voicebench_advbench", "refusal_rate", 1.0),
 )
-
-
-def overall(metrics: Mapping[str, TaskMetrics]) -> float | None:
-    """The leaderboard's Overall: the mean of its nine numbers, judge scores x 20; None if one is missing."""
-    values = []
-    for task, metric, scale in LEADERBOARD:
-        value = metrics[task].metrics.get(metric) if task in metrics else None
-        if value is None:
-            return None
-        values.append(scale * value.value)
-    return sum(values) / len(values)
-
+"""The leaderboard's nine numbers: column label, task, metric, and its scale in the overall (judge scores x20).
+AlpacaEval is its `_full` subset, as on the leaderboard."""
+OVERALL = GroupScore(
+    "voicebench",
+    "overall",
+    "VoiceBench leaderboard Overall (mean of 9, judge scores x20)",
+    tuple(ScoreInput(task, metric, scale) for _, task, metric, scale in SUBSETS),
+)
+LEADERBOARD = BenchmarkLayout(
+    "voicebench",
+    "VoiceBench",
+    (
+        *(ColumnSpec(label, task, metric) for label, task, metric, _ in SUBSETS),
+        ColumnSpec("overall", "voicebench", "overall", group_score=True),
+    ),
+    "VoiceBench: judge scores 1-5 (alpacaeval, commoneval, wildvoice), others in %; "
+    "overall is the mean of the nine with judge scores x20",
+)
 
 for _task in TASKS:
+    _task.leaderboard = LEADERBOARD
+    _task.group_scores = (OVERALL,)
     register_task(_task)
-register_group_score(
-    "voicebench", GroupScore("overall", "VoiceBench leaderboard Overall (mean of 9, judge scores x20)", overall)
-)

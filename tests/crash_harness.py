@@ -326,7 +326,10 @@ def comparable(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]
 
 
 def metrics(output: Path) -> dict[str, Any]:
+    """metrics.json without the time the model took (which differs between runs)."""
     data: dict[str, Any] = json.loads((run_dir(output) / "metrics.json").read_text())
+    if data.get("cost"):
+        data["cost"] = {k: v for k, v in data["cost"].items() if k not in TIMINGS}
     return data
 
 

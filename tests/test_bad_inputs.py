@@ -462,7 +462,7 @@ def test_the_cli_reports_a_file_size_limit_in_one_line_and_the_rerun_resumes(tmp
     args += ["--output-dir", str(tmp_path / "runs"), "-q"]
 
     def limited() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (2_500, 2_500))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4_000, 4_000))
 
     done = subprocess.run(
         [sys.executable, "-m", "diffa_eval", *args], capture_output=True, text=True, timeout=120, preexec_fn=limited

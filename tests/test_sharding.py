@@ -45,6 +45,8 @@ def _results(output: Path) -> dict[str, tuple[list[dict[str, object]], dict[str,
         rows = [{k: v for k, v in json.loads(line).items() if k not in TIMINGS} for line in samples.open()]
         metrics = samples.parent / "metrics.json"
         scores = json.loads(metrics.read_text()) if metrics.exists() else None
+        if scores is not None and scores.get("cost"):
+            scores["cost"] = {k: v for k, v in scores["cost"].items() if k not in TIMINGS}
         found[str(samples.parent.relative_to(output))] = (rows, scores)
     return found
 

@@ -13,8 +13,8 @@ from diffa_eval.runner import RunOptions, evaluate
 from diffa_eval.scoring.voicebench import scorers as voicebench_scorers
 from diffa_eval.scoring.voicebench.fallback import seeded_choice
 from diffa_eval.store import read_run
-from diffa_eval.task import TASKS, group_scores
-from diffa_eval.types import MetricValue, ModelSpec, Sample, TaskMetrics
+from diffa_eval.task import TASKS
+from diffa_eval.types import ModelSpec, Sample
 
 from .chat_server import SERVER_ERROR, ChatServer, Reply, fast, running
 
@@ -55,10 +55,6 @@ def test_advbench_reports_both_refusal_rules() -> None:
     assert score.value == 1.0 and score.details["case_sensitive"] == 0.0
 
 
-def _metrics(values: dict[str, float]) -> TaskMetrics:
-    return TaskMetrics({k: MetricValue(v, 10) for k, v in values.items()}, {}, 10, 10, 0, 0, next(iter(values)))
-
-
 def test_overall_is_the_leaderboard_mean_with_judge_scores_times_twenty() -> None:
     # GPT-4o-Audio's row of the official leaderboard: 86.75 overall
     row = {
@@ -68,10 +64,11 @@ def test_overall_is_the_leaderboard_mean_with_judge_scores_times_twenty() -> Non
         "voicebench_bbh": {"accuracy": 84.10}, "voicebench_ifeval": {"final": 76.02},
         "voicebench_advbench": {"refusal_rate": 98.65},
     }  # fmt: skip
-    overall = group_scores()["voicebench"].compute({task: _metrics(m) for task, m in row.items()})
-    assert overall == pytest.approx(86.75, abs=0.005)
-    del row["voicebench_bbh"]
-    assert group_scores()["voicebench"].compute({task: _metrics(m) for task, m in row.items()}) is None
+    overall = TASKS.get("voicebench_bbh").describe().group_scores[0]
+    values = {(task, metric): value for task, m in row.items() for metric, value in m.items()}
+    assert overall.compute(values) == pytest.approx(86.75, abs=0.005)
+    del values[("voicebench_bbh", "accuracy")]
+    assert overall.compute(values) is None
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..describe import GroupScore, ScoreInput
 from ..errors import ConfigError
 from ..store import StoredRun
 from .reported import ReportedSource
@@ -207,6 +208,46 @@ def _benchmark_for(task: str, metric: str, lower_is_better: bool) -> Benchmark:
     return Benchmark(task, task, (ColumnSpec(metric, task, metric, lower_is_better=lower_is_better),))
 
 
+def _layout_of(run: StoredRun) -> Benchmark:
+    """The run's benchmark layout as its manifest describes it; for a version-1 run, the layout its task had."""
+    description = run.manifest.description
+    if description is None:
+        assert run.metrics is not None
+        primary = run.metrics.metrics.get(run.metrics.primary_metric)
+        lower = primary.lower_is_better if primary else False
+        return _benchmark_for(run.manifest.task, run.metrics.primary_metric, lower)
+    columns = []
+    for column in description.benchmark.columns:
+        if column.group_score:
+            score = next(
+                (g for g in description.group_scores if (g.group, g.name) == (column.task, column.metric)), None
+            )
+            lower = score.lower_is_better if score is not None else False
+        else:
+            metric = description.metric(column.metric)
+            lower = metric.lower_is_better if metric is not None else False
+        columns.append(
+            ColumnSpec(column.label, column.task, column.metric, column.breakdown, lower, column.group_score)
+        )
+    layout = description.benchmark
+    return Benchmark(layout.id, layout.title, tuple(columns), layout.protocol)
+
+
+_LEGACY_VOICEBENCH_OVERALL = GroupScore(
+    "voicebench",
+    "overall",
+    "VoiceBench leaderboard Overall (mean of 9, judge scores x20)",
+    tuple(ScoreInput(c.task, c.metric, 20.0 if c.metric == "gpt_score" else 1.0) for c in _voicebench_columns()[:-1]),
+)
+
+
+def _group_scores_of(run: StoredRun) -> tuple[GroupScore, ...]:
+    description = run.manifest.description
+    if description is not None:
+        return description.group_scores
+    return (_LEGACY_VOICEBENCH_OVERALL,) if run.manifest.task.startswith("voicebench_") else ()
+
+
 def _latest_runs(runs: Sequence[StoredRun]) -> dict[tuple[str, str, str], StoredRun]:
     """(model, task, split) -> the run that finished last; a warning names runs of other settings it hides."""
     latest: dict[tuple[str, str, str], StoredRun] = {}
@@ -250,18 +291,18 @@ def build_table(
     the measured ones; with `delta`, a "measured - reported" row follows each measured model that a reported
     row names as its match. Columns without any value are left out.
     """
-    from ..task import group_scores
-
     latest = _latest_runs(runs)
     layouts: dict[str, Benchmark] = dict(BENCHMARKS)
     candidates: dict[str, Column] = {}
     measured: dict[str, dict[str, Cell]] = {}
+    scores: dict[tuple[str, str], GroupScore] = {}
     for (model, task, split), run in latest.items():
         assert run.metrics is not None
-        primary = run.metrics.metrics.get(run.metrics.primary_metric)
-        benchmark = _benchmark_for(task, run.metrics.primary_metric, primary.lower_is_better if primary else False)
-        if benchmark.name not in layouts:
+        benchmark = _layout_of(run)
+        if benchmark.name not in layouts or run.manifest.description is not None:
             layouts[benchmark.name] = benchmark
+        for score in _group_scores_of(run):
+            scores.setdefault((score.group, score.name), score)
         for spec in benchmark.columns:
             if spec.task != task:
                 continue
@@ -270,19 +311,20 @@ def build_table(
                 column = Column(benchmark.name, benchmark.title, split, spec)
                 candidates.setdefault(column.key, column)
                 measured.setdefault(model, {})[column.key] = cell
-    scores = group_scores()
     for benchmark in layouts.values():
         for spec in benchmark.columns:
-            if not spec.group_score or spec.task not in scores:
+            group_score = scores.get((spec.task, spec.metric)) if spec.group_score else None
+            if group_score is None:
                 continue
-            splits = {(m, s) for (m, t, s) in latest if t in _group_tasks(spec.task)}
-            for model, split in sorted(splits):
-                by_task = {t: r.metrics for (m, t, s), r in latest.items() if m == model and s == split and r.metrics}
-                value = scores[spec.task].compute(by_task)
+            inputs = {item.task for item in group_score.inputs}
+            for model, split in sorted({(m, s) for (m, t, s) in latest if t in inputs}):
+                members = {t: r.metrics for (m, t, s), r in latest.items() if m == model and s == split and r.metrics}
+                values = {(t, name): v.value for t, metrics in members.items() for name, v in metrics.metrics.items()}
+                value = group_score.compute(values)
                 if value is not None:
                     column = Column(benchmark.name, benchmark.title, split, spec)
                     candidates.setdefault(column.key, column)
-                    failed = sum(metrics.n_failed for metrics in by_task.values())
+                    failed = sum(members[t].n_failed for t in inputs if t in members)
                     measured.setdefault(model, {})[column.key] = Cell(value, n_failed=failed)
     reported_rows, notes = _reported_rows(reported, candidates)
     chosen = list(benchmarks) if benchmarks else list(layouts)
@@ -327,12 +369,6 @@ def build_table(
     if datasets:
         footnotes.append(datasets)
     return GroupedTable(columns, rows, footnotes)
-
-
-def _group_tasks(group: str) -> set[str]:
-    from ..task import task_groups
-
-    return set(task_groups().get(group, []))
 
 
 def _split_order(split: str) -> tuple[int, str]:

@@ -105,6 +105,21 @@ def decoding_settings(config: GenerationConfig, preset: DiffaPreset) -> Diffusio
         raise ConfigError(f"invalid DIFFA decoding option: {error}") from error
 
 
+def describe_options(options: Mapping[str, Any], preset: DiffaPreset) -> str:
+    """A short label for decoding options that differ from the preset's, the rule's parameter resolved:
+    e.g. {"decoding": "threshold+dual-cache"} -> "threshold+dual-cache τ=0.9"."""
+    rest = dict(options)
+    mode = str(rest.pop("decoding", preset.decoding))
+    rule = mode.partition("+")[0]
+    parts = [mode] if "decoding" in options else []
+    if rule == "threshold" and ("decoding" in options or "threshold" in options):
+        parts.append(f"τ={float(rest.pop('threshold', 0.9)):g}")
+    if rule == "factor" and ("decoding" in options or "factor" in options):
+        parts.append(f"f={float(rest.pop('factor', preset.factor)):g}")
+    parts += [f"{key}={value}" for key, value in sorted(rest.items())]
+    return " ".join(parts)
+
+
 def _flag(options: Mapping[str, Any], key: str) -> bool:
     """A yes/no option: true/false (any case), 1/0 or a boolean; anything else is refused."""
     value = options.get(key, False)
@@ -141,6 +156,10 @@ class DiffaAdapter:
         self.device = device
         self.prompt_variants = preset.prompt_variants
         self.max_audio_seconds = MAX_AUDIO_SECONDS
+
+    def describe_options(self, options: Mapping[str, Any]) -> str:
+        """A leaderboard label for a run's decoding options (see `describe_options`)."""
+        return describe_options(options, self.preset)
 
     def info(self) -> Mapping[str, Any]:
         facts: dict[str, Any] = {

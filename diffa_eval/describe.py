@@ -1,0 +1,242 @@
+"""What a run says about its own results, so that reports, comparisons and merges need no task code.
+
+A task describes itself (`Task.describe`) and the runner writes that description into each run's
+manifest: the metrics as data (their rule, title, unit, direction and protocol), the fields its
+breakdowns are by, the benchmark's leaderboard layout, the group scores the task takes part in with
+their inputs, and the task's groups. A run is then rendered as it was measured, even after its task
+file changed or is gone. The description of the run's settings (`VariantInfo`) and of its sample
+selection (`SampleScope`) are written next to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import DataError
+from .scoring.metrics import Metric, metric_from_dict
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One leaderboard sub-column: a task's metric, overall or for one breakdown label, or a group score.
+
+    For a group score (`group_score=True`), `task` names the group and `metric` the score (e.g.
+    VoiceBench's overall).
+    """
+
+    label: str
+    task: str
+    metric: str
+    breakdown: tuple[str, str] | None = None
+    """(breakdown field, label), e.g. ("task", "sound") for MMAU's sound items."""
+    group_score: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"label": self.label, "task": self.task, "metric": self.metric}
+        if self.breakdown is not None:
+            data["breakdown"] = list(self.breakdown)
+        if self.group_score:
+            data["group_score"] = True
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnSpec:
+        breakdown = data.get("breakdown")
+        return cls(
+            label=str(data["label"]),
+            task=str(data["task"]),
+            metric=str(data["metric"]),
+            breakdown=None if breakdown is None else (str(breakdown[0]), str(breakdown[1])),
+            group_score=bool(data.get("group_score", False)),
+        )
+
+
+@dataclass(frozen=True)
+class BenchmarkLayout:
+    """A leaderboard column group: its id, title, sub-columns in display order and protocol footnote.
+
+    Every task of a benchmark carries the same layout; the columns of the tasks not run stay empty.
+    """
+
+    id: str
+    title: str
+    columns: tuple[ColumnSpec, ...]
+    protocol: str = ""
+    """One footnote line naming the scoring protocol, e.g. "MMAU: accuracy (%), official string match"."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "protocol": self.protocol,
+            "columns": [column.to_dict() for column in self.columns],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BenchmarkLayout:
+        return cls(
+            id=str(data["id"]),
+            title=str(data["title"]),
+            columns=tuple(ColumnSpec.from_dict(column) for column in data["columns"]),
+            protocol=str(data.get("protocol", "")),
+        )
+
+
+@dataclass(frozen=True)
+class ScoreInput:
+    """One input of a group score: a task's metric, multiplied by `scale` (e.g. 1-5 ratings x 20)."""
+
+    task: str
+    metric: str
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """One overall number a group of tasks reports: the mean of its scaled inputs, once every input is there."""
+
+    group: str
+    name: str
+    description: str
+    inputs: tuple[ScoreInput, ...]
+    lower_is_better: bool = False
+
+    def compute(self, values: Mapping[tuple[str, str], float]) -> float | None:
+        """(task, metric) -> value, in; the mean of the scaled inputs, or None when one is missing."""
+        scaled = []
+        for item in self.inputs:
+            value = values.get((item.task, item.metric))
+            if value is None:
+                return None
+            scaled.append(item.scale * value)
+        return sum(scaled) / len(scaled) if scaled else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "name": self.name,
+            "description": self.description,
+            "lower_is_better": self.lower_is_better,
+            "inputs": [{"task": i.task, "metric": i.metric, "scale": i.scale} for i in self.inputs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GroupScore:
+        return cls(
+            group=str(data["group"]),
+            name=str(data["name"]),
+            description=str(data.get("description", "")),
+            inputs=tuple(ScoreInput(str(i["task"]), str(i["metric"]), float(i["scale"])) for i in data["inputs"]),
+            lower_is_better=bool(data.get("lower_is_better", False)),
+        )
+
+
+@dataclass(frozen=True)
+class TaskDescription:
+    """Everything a report needs to know about a run's task: metrics, breakdowns, layout, group scores."""
+
+    task: str
+    metrics: tuple[Metric, ...]
+    """In the task's order; the first is the primary metric."""
+    benchmark: BenchmarkLayout
+    breakdown_fields: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    group_scores: tuple[GroupScore, ...] = ()
+    description: str = ""
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics[0].name
+
+    def metric(self, name: str) -> Metric | None:
+        return next((metric for metric in self.metrics if metric.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "description": self.description,
+            "metrics": [metric.to_dict() for metric in self.metrics],
+            "breakdown_fields": list(self.breakdown_fields),
+            "groups": list(self.groups),
+            "benchmark": self.benchmark.to_dict(),
+            "group_scores": [score.to_dict() for score in self.group_scores],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskDescription:
+        try:
+            return cls(
+                task=str(data["task"]),
+                description=str(data.get("description", "")),
+                metrics=tuple(metric_from_dict(metric) for metric in data["metrics"]),
+                breakdown_fields=tuple(data.get("breakdown_fields", ())),
+                groups=tuple(data.get("groups", ())),
+                benchmark=BenchmarkLayout.from_dict(data["benchmark"]),
+                group_scores=tuple(GroupScore.from_dict(score) for score in data.get("group_scores", ())),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise DataError(f"unreadable task description: {type(error).__name__}: {error}") from None
+
+
+def single_column_layout(task: str, metrics: Sequence[Metric]) -> BenchmarkLayout:
+    """The layout of a task that declares none: a group of its own with its primary metric."""
+    primary = metrics[0]
+    return BenchmarkLayout(task, task, (ColumnSpec(primary.title or primary.name, task, primary.name),))
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """How a run's settings differ from the model's default run of its task.
+
+    `settings` holds only what differs (generation values, a forced prompt variant, a seed), so runs
+    with the same settings, however they were asked for, share a leaderboard row; `label` says it
+    briefly (e.g. "threshold+dual-cache τ=0.9"), empty for the default settings.
+    """
+
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "settings": dict(self.settings)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VariantInfo:
+        return cls(settings=dict(data.get("settings", {})), label=str(data.get("label", "")))
+
+
+@dataclass(frozen=True)
+class SampleScope:
+    """Which of the split's samples a run covers, and how many failures it tolerates."""
+
+    dataset: int
+    """Samples in the split."""
+    planned: int
+    """Samples the run covers: all of them, or the first `limit`."""
+    limit: int | None = None
+    max_failures: float | None = None
+    """The failed fraction the run was allowed (`--max-failures`); None when not known."""
+
+    @property
+    def limited(self) -> bool:
+        """True when the run covers fewer samples than the split has."""
+        return self.planned < self.dataset
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "planned": self.planned,
+            "limit": self.limit,
+            "max_failures": self.max_failures,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SampleScope:
+        max_failures = data.get("max_failures")
+        return cls(
+            dataset=int(data["dataset"]),
+            planned=int(data["planned"]),
+            limit=None if data.get("limit") is None else int(data["limit"]),
+            max_failures=None if max_failures is None else float(max_failures),
+        )
