@@ -4,8 +4,12 @@ equal to LLaDA's own modeling code."""
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import os
 import sys
+import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,11 +62,23 @@ def test_left_padding_masked_out_leaves_the_logits_unchanged() -> None:
 REFERENCE = os.environ.get("DIFFA_EVAL_LLADA_MODELING")
 
 
+def import_llada_modeling(folder: Path) -> tuple[types.ModuleType, types.ModuleType]:
+    """`configuration_llada` and `modeling_llada` from `folder`, imported as one package, since the
+    hub's and Fast-dLLM's copies import each other relatively."""
+    package = "llada_reference_modeling"
+    if package not in sys.modules:
+        spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
+        spec.submodule_search_locations = [str(folder)]
+        sys.modules[package] = importlib.util.module_from_spec(spec)
+    return (
+        importlib.import_module(f"{package}.configuration_llada"),
+        importlib.import_module(f"{package}.modeling_llada"),
+    )
+
+
 @pytest.mark.skipif(not REFERENCE, reason="set DIFFA_EVAL_LLADA_MODELING to a folder with LLaDA's modeling code")
 def test_logits_equal_llada_modeling_code() -> None:
-    sys.path.insert(0, str(REFERENCE))
-    configuration = importlib.import_module("configuration_llada")
-    modeling = importlib.import_module("modeling_llada")
+    configuration, modeling = import_llada_modeling(Path(str(REFERENCE)))
     raw = {**tiny_llada_config(), "embedding_size": 512, "vocab_size": 512, "init_device": "cpu"}
     raw.update(attention_dropout=0.0, residual_dropout=0.0, embedding_dropout=0.0)
     fields = configuration.ModelConfig.__dataclass_fields__
