@@ -3,6 +3,12 @@ guards that tie each of them back to exact decoding token for token."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +28,7 @@ from diffa_eval.models.diffa.llada import LLaDAConfig, LLaDAForMaskedDiffusion
 from diffa_eval.models.diffa.tiny import tiny_llada_config, tiny_pipeline
 
 from .factor_rule import factor_count
+from .llada_references import ReferenceLM, import_fast_dllm_generate, twin_backbones
 
 VOCAB = 512
 MASK, EOS = VOCAB - 1, VOCAB - 2
@@ -191,3 +198,36 @@ def test_the_vectorised_factor_rule_counts_as_the_one_token_at_a_time_rule() -> 
 
 def clip(seconds: float, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal(int(16_000 * seconds)) * 0.1).astype(np.float32)
+
+
+FAST_DLLM = os.environ.get("DIFFA_EVAL_FAST_DLLM_GENERATE")
+FAST_DLLM_FUNCTIONS = {"generate": "none", "generate_with_prefix_cache": "prefix", "generate_with_dual_cache": "dual"}
+
+
+@pytest.mark.skipif(not FAST_DLLM, reason="set DIFFA_EVAL_FAST_DLLM_GENERATE to Fast-dLLM's llada/generate.py")
+@pytest.mark.parametrize("function", list(FAST_DLLM_FUNCTIONS))
+@pytest.mark.parametrize("confidences", ["spread", "tied"])
+def test_without_the_eos_stop_tokens_and_forward_passes_equal_fast_dllm(function: str, confidences: str) -> None:
+    """eos_stop=false is Fast-dLLM's rule (its generate functions never stop at EOS): same tokens,
+    same number of forward passes, for its exact schedule and its threshold rule, with and without
+    its caches, also when confidences tie (a position-blind model)."""
+    reference_module = import_fast_dllm_generate(Path(str(FAST_DLLM)))
+    package = sys.modules["fast_dllm_reference_model"]
+    shapes = [(8, 8, 8), (8, 4, 4), (12, 4, 6), (16, 8, 4)]
+    for seed, (gen, block, steps), threshold in itertools.product(range(2), shapes, [None, 0.9, 0.3]):
+        reference, native = twin_backbones(package, seed, VOCAB, confidences == "tied", never_predict=MASK)
+        prompt = prompts(batch=1, length=6 + 35 * seed, seed=seed)
+        shape = {"steps": steps, "gen_length": gen, "block_length": block}
+        expected, expected_passes = getattr(reference_module, function)(
+            ReferenceLM(reference), prompt, mask_id=MASK, threshold=threshold, **shape
+        )
+        rule = "exact" if threshold is None else "threshold"
+        settings = DiffusionSettings(
+            **shape, decoding=rule, cache=FAST_DLLM_FUNCTIONS[function], threshold=threshold or 0.9, eos_stop=False
+        )
+        settings = dataclasses.replace(settings, mask_id=MASK, eos_id=EOS)
+        denoiser = ContextDenoiser(native, native.get_input_embeddings()(prompt), torch.ones_like(prompt))
+        result = sample(denoiser, 1, settings, row_length=prompt.shape[1] + gen)
+        label = (seed, gen, block, steps, threshold)
+        assert torch.equal(result.tokens, expected[:, prompt.shape[1] :]), label
+        assert result.forward_passes == [expected_passes], label

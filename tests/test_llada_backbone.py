@@ -3,12 +3,7 @@ equal to LLaDA's own modeling code."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
-import importlib.util
 import os
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -16,6 +11,8 @@ import torch
 
 from diffa_eval.models.diffa.llada import LLaDAConfig, LLaDAForMaskedDiffusion, llada_to_native_name
 from diffa_eval.models.diffa.tiny import tiny_llada_config
+
+from .llada_references import import_llada_modeling
 
 
 def tiny_backbone(seed: int = 0) -> LLaDAForMaskedDiffusion:
@@ -62,23 +59,10 @@ def test_left_padding_masked_out_leaves_the_logits_unchanged() -> None:
 REFERENCE = os.environ.get("DIFFA_EVAL_LLADA_MODELING")
 
 
-def import_llada_modeling(folder: Path) -> tuple[types.ModuleType, types.ModuleType]:
-    """`configuration_llada` and `modeling_llada` from `folder`, imported as one package, since the
-    hub's and Fast-dLLM's copies import each other relatively."""
-    package = "llada_reference_modeling"
-    if package not in sys.modules:
-        spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
-        spec.submodule_search_locations = [str(folder)]
-        sys.modules[package] = importlib.util.module_from_spec(spec)
-    return (
-        importlib.import_module(f"{package}.configuration_llada"),
-        importlib.import_module(f"{package}.modeling_llada"),
-    )
-
-
 @pytest.mark.skipif(not REFERENCE, reason="set DIFFA_EVAL_LLADA_MODELING to a folder with LLaDA's modeling code")
 def test_logits_equal_llada_modeling_code() -> None:
-    configuration, modeling = import_llada_modeling(Path(str(REFERENCE)))
+    package = import_llada_modeling(Path(str(REFERENCE)))
+    configuration, modeling = package.configuration_llada, package.modeling_llada
     raw = {**tiny_llada_config(), "embedding_size": 512, "vocab_size": 512, "init_device": "cpu"}
     raw.update(attention_dropout=0.0, residual_dropout=0.0, embedding_dropout=0.0)
     fields = configuration.ModelConfig.__dataclass_fields__

@@ -113,9 +113,14 @@ class DiffaPipeline:
 
         embed = self.llm.get_input_embeddings()
         llm_dtype = embed.weight.dtype
-        rows, unconditional_rows = [], []
+        rows, unconditional_rows, prefixes = [], [], []
         for clip, instruction in zip(clips, instructions, strict=True):
             before, after = split_prompt(self.tokenizer, instruction, self.system_prompt)
+            # The row the reference ranks confidences over (it decides which tied token is committed):
+            # DIFFA's exact sampler drops the audio positions from its logits, DIFFA-2's factor sampler
+            # (and its threshold rule) keeps them as placeholder tokens. Each clip is decoded alone there.
+            keeps_audio = settings.decoding != "exact" or settings.cache != "none"
+            prefixes.append(len(before) + len(after) + (len(clip) if keeps_audio else 0))
             ids = torch.tensor(before + after, device=self.device, dtype=torch.long)
             text = embed(ids)
             clip = clip.to(llm_dtype)
@@ -132,7 +137,7 @@ class DiffaPipeline:
         if unconditional_rows:
             unconditional = torch.stack([torch.cat([pad.expand(width - len(r), -1), r]) for r in unconditional_rows])
         denoiser = ContextDenoiser(self.llm, context, context_mask, unconditional)
-        result = sample(denoiser, batch, settings, device=self.device, generators=generators)
+        result = sample(denoiser, batch, settings, device=self.device, generators=generators, prefix_lengths=prefixes)
         decoded = time.perf_counter()
 
         full_passes = result.full_passes or result.forward_passes
