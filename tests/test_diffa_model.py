@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import itertools
 import json
 import os
 import types
@@ -19,8 +21,8 @@ from diffa_eval.decoding import DiffusionSettings
 from diffa_eval.errors import CheckpointError
 from diffa_eval.models import load_model
 from diffa_eval.models.base import GenerationRequest
-from diffa_eval.models.diffa.llada import llada_to_native_name
-from diffa_eval.models.diffa.loading import DiffaSources, load_pipeline
+from diffa_eval.models.diffa.llada import LLADA_LORA_TARGETS, llada_module_to_native, llada_to_native_name
+from diffa_eval.models.diffa.loading import DiffaSources, load_pipeline, merge_lora
 from diffa_eval.models.diffa.pipeline import DiffaPipeline, split_prompt
 from diffa_eval.models.diffa.tiny import (
     random_tiny_parts,
@@ -341,3 +343,47 @@ def test_exact_decoding_equals_diffa_reference_sampler(position_blind: bool) -> 
                 model, torch.tensor([before + after]), torch.tensor([len(before)]), speech, **options
             )
             assert produced == expected[0, len(before) + len(after) :].tolist(), (seed, gen, block)
+
+
+def float32_lora(seed: int = 11, layers: int = 2) -> dict[str, torch.Tensor]:
+    """LoRA tensors as DIFFA-2 saves them (float32, PEFT's default, keyed under `llm_model.`), rank 8."""
+    generator = torch.Generator().manual_seed(seed)
+    shapes = {"q_proj": (32, 32), "k_proj": (32, 32), "v_proj": (32, 32), "ff_proj": (64, 32), "up_proj": (64, 32)}
+    tensors = {}
+    for layer, (module, (out_dim, in_dim)) in itertools.product(range(layers), shapes.items()):
+        prefix = f"llm_model.base_model.model.model.transformer.blocks.{layer}.{module}"
+        tensors[f"{prefix}.lora_A.default.weight"] = torch.randn(8, in_dim, generator=generator) * 0.3
+        tensors[f"{prefix}.lora_B.default.weight"] = torch.randn(out_dim, 8, generator=generator) * 0.3
+    return tensors
+
+
+def peft_merged(base: torch.nn.Module, lora: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """PEFT's own merge, set up as DIFFA-2's loader sets it up: the LoRA wrapped around the bfloat16
+    backbone (PEFT keeps the adapters in float32), the checkpoint's tensors loaded, merge_and_unload."""
+    from peft import LoraConfig, get_peft_model
+
+    natives = {module: llada_module_to_native(0, module).split(".", 3)[3] for module in LLADA_LORA_TARGETS}
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=sorted(natives.values()), lora_dropout=0.05, bias="none")
+    wrapped = get_peft_model(base, config)
+    state = {}
+    for name, tensor in lora.items():
+        layer, module, half = name.split(".blocks.")[1].split(".")[:3]
+        state[f"base_model.model.{llada_module_to_native(int(layer), module)}.{half}.default.weight"] = tensor
+    assert not wrapped.load_state_dict(state, strict=False).unexpected_keys
+    merged: torch.nn.Module = wrapped.merge_and_unload()
+    return merged
+
+
+@pytest.mark.parametrize("saved_dtype", [torch.float32, torch.bfloat16])
+def test_lora_merges_into_a_bfloat16_backbone_bit_for_bit_as_peft_merges_it(saved_dtype: torch.dtype) -> None:
+    """B @ A is computed in float32 (PEFT's adapter dtype) and each merged weight rounded to bfloat16
+    once, whether the checkpoint saved the LoRA tensors in float32 (PEFT's default) or bfloat16."""
+    _, base = random_tiny_parts(seed=3)
+    base = base.to(torch.bfloat16)
+    lora = {name: tensor.to(saved_dtype) for name, tensor in float32_lora().items()}
+    expected = peft_merged(copy.deepcopy(base), lora).state_dict()
+    merged = merge_lora(copy.deepcopy(base), lora, alpha=16.0).state_dict()
+    assert merged.keys() == expected.keys()
+    differing = {name: int((merged[name] != expected[name]).sum()) for name in expected}
+    assert sum(differing.values()) == 0, {name: count for name, count in differing.items() if count}
+    assert all(tensor.dtype == torch.bfloat16 for tensor in merged.values())
