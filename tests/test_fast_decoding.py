@@ -24,8 +24,11 @@ from diffa_eval.decoding import (
 )
 from diffa_eval.decoding.masked_diffusion import _commit_counts
 from diffa_eval.errors import ConfigError
+from diffa_eval.models import load_model
+from diffa_eval.models.base import GenerationRequest
 from diffa_eval.models.diffa.llada import LLaDAConfig, LLaDAForMaskedDiffusion
 from diffa_eval.models.diffa.tiny import tiny_llada_config, tiny_pipeline
+from diffa_eval.types import GenerationConfig, ModelSpec
 
 from .factor_rule import factor_count
 from .llada_references import ReferenceLM, import_fast_dllm_generate, twin_backbones
@@ -130,7 +133,7 @@ def test_cached_modes_fill_every_position_and_spend_most_passes_on_the_cache(mod
     results = pipeline.generate([clip(1.0), clip(2.0, 1)], ["Which one?", "Name the sound."], settings)
     for result in results:
         assert pipeline.mask_id not in result.tokens
-        assert result.details == {"mode": mode, "full_passes": 2}  # one full forward per block
+        assert result.details == {"mode": mode, "eos_stop": False, "full_passes": 2}  # one full forward per block
         assert result.forward_passes > result.details["full_passes"]
 
 
@@ -231,3 +234,19 @@ def test_without_the_eos_stop_tokens_and_forward_passes_equal_fast_dllm(function
         label = (seed, gen, block, steps, threshold)
         assert torch.equal(result.tokens, expected[:, prompt.shape[1] :]), label
         assert result.forward_passes == [expected_passes], label
+
+
+@pytest.mark.parametrize(
+    ("options", "stops"),
+    [
+        ({}, False),  # diffa-tiny decodes exact, which never stops early
+        ({"decoding": "factor"}, True),  # DIFFA-2's rule stops at EOS
+        ({"decoding": "threshold+dual-cache"}, True),
+        ({"decoding": "threshold", "eos_stop": "false"}, False),  # Fast-dLLM's generate functions never stop
+    ],
+)
+def test_every_sample_records_the_stop_rule_its_forward_passes_follow(options: dict[str, str], stops: bool) -> None:
+    adapter = load_model(ModelSpec("diffa-tiny"), "cpu")
+    request = GenerationRequest("a", "What is it?", clip(0.5))
+    output = adapter.generate([request], GenerationConfig(max_new_tokens=4, options=options))[0]
+    assert output.error is None and output.details["eos_stop"] is stops

@@ -26,7 +26,8 @@ approximations: the kept keys and values are not updated while the block changes
 `cache_refresh=N` reruns the whole sequence every N passes (N = 1 gives `exact`'s tokens back).
 Mode names join the rule and the cache: `prefix-cache`, `threshold+dual-cache`, `factor+prefix-cache`.
 Rows of a batch decode each block together; a row that finishes a block early waits, out of the
-forward passes, so every row decodes exactly as it would alone.
+forward passes, so every row decodes exactly as it would alone given the same logits (float32
+gives them; in bfloat16 a left-padded row's logits may round differently).
 
 Which of several equally confident tokens a pass commits (confidences do tie: float64
 probabilities saturate at exactly 1.0) is decided as the references decide it: by `torch.topk`,

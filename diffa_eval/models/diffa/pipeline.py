@@ -2,7 +2,9 @@
 
 Each row is `[prompt up to "This is the audio: "] [audio embeddings] [rest of the prompt] [answer canvas]`,
 left-padded to the longest row of the batch with padding masked out of attention and positions
-counted from each row's first real token, so a row decodes the same alone or in any batch.
+counted from each row's first real token, so in float32 a row decodes the same alone or in any batch.
+In bfloat16 a padded row's logits round differently and its answer may change; DIFFA decodes one
+clip at a time, so batch size 1 reproduces it.
 """
 
 from __future__ import annotations
@@ -151,7 +153,8 @@ class DiffaPipeline:
                     forward_passes=result.forward_passes[row],
                     encode_seconds=(encoded - start) / batch,
                     decode_seconds=(decoded - encoded) / batch,
-                    details={"mode": settings.mode, "full_passes": full_passes[row]},
+                    # The stop rule shapes the pass counts: DIFFA-2 stops at EOS, Fast-dLLM never does.
+                    details={"mode": settings.mode, "eos_stop": settings.stops_at_eos, "full_passes": full_passes[row]},
                 )
             )
         return outputs
