@@ -839,7 +839,7 @@ def bench(
         )
     console = _console()
     if not console.is_terminal:
-        console.width = max(console.width, 180)
+        console.width = max(console.width, 200)
     console.print(table)
     console.print(f"wrote {_escape(str(path))}", highlight=False)
 
