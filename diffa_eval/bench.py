@@ -4,8 +4,11 @@ A workload is a task split (audio, prompts and scorer) or synthetic clips of giv
 fixed question. Per-sample exact decoding (batch 1) is the baseline; every other mode runs at the
 bench's batch size after its own warm-up. For each mode the report holds samples/s, generated
 tokens/s, forward passes per sample, per-sample latency (mean, p50, p95; a sample's latency is its
-batch's), peak memory (the GPU's allocated peak, or the process's peak RSS on a CPU), and, against
+batch's), peak memory (the GPU's allocated peak, or the process's peak RSS on a CPU), the stop rule
+its pass counts follow (`eos_stop`: DIFFA-2 stops at an EOS, Fast-dLLM never does), and, against
 the baseline, the speed ratio, the share of answers identical to exact's and the task-score delta.
+A mode run at a batch size above 1 is also decoded one sample at a time (untimed) and reports the
+share of its answers identical to those: batching is exact in float32, not always in bfloat16.
 """
 
 from __future__ import annotations
@@ -60,10 +63,14 @@ class ModeResult:
     latency_p95: float
     peak_memory_bytes: int
     failures: int
+    eos_stop: bool | None = None
+    """The stop rule the pass counts follow (None: the outputs do not say, or disagree)."""
     score: float | None = None
     speedup_vs_exact: float | None = None
     agreement_with_exact: float | None = None
     score_delta_vs_exact: float | None = None
+    agreement_with_batch_1: float | None = None
+    """Share of answers identical to the same mode's at batch 1 (None: the mode ran at batch 1)."""
     texts: list[str | None] = field(default_factory=list, repr=False)
 
 
@@ -189,6 +196,7 @@ def measure_mode(
     tokens = sum(o.generated_tokens or 0 for o in outputs)
     passes = [o.forward_passes or 0 for o in outputs]
     full = [int(o.details.get("full_passes", o.forward_passes or 0)) for o in outputs]
+    stop_rules = {o.details.get("eos_stop") for o in outputs if o.error is None}
     result = ModeResult(
         mode=mode,
         batch_size=batch_size,
@@ -203,6 +211,7 @@ def measure_mode(
         latency_p95=_percentile(latencies, 95),
         peak_memory_bytes=_peak_memory(device),
         failures=sum(o.error is not None for o in outputs),
+        eos_stop=stop_rules.pop() if len(stop_rules) == 1 else None,
         texts=[o.text for o in outputs],
     )
     if workload.task is not None:
@@ -212,15 +221,32 @@ def measure_mode(
     return result
 
 
+def _agreement(texts: Sequence[str | None], reference: Sequence[str | None]) -> float:
+    return sum(a == b for a, b in zip(texts, reference, strict=True)) / len(reference)
+
+
 def compare_to_baseline(results: Sequence[ModeResult]) -> None:
     """Fill each result's ratios against the first one (the baseline)."""
     baseline = results[0]
     for result in results:
         result.speedup_vs_exact = result.samples_per_second / baseline.samples_per_second
-        same = sum(a == b for a, b in zip(result.texts, baseline.texts, strict=True))
-        result.agreement_with_exact = same / len(baseline.texts)
+        result.agreement_with_exact = _agreement(result.texts, baseline.texts)
         if result.score is not None and baseline.score is not None:
             result.score_delta_vs_exact = result.score - baseline.score
+
+
+def compare_to_batch_1(
+    adapter: Any, workload: Workload, results: Sequence[ModeResult], config: GenerationConfig, device: str
+) -> None:
+    """Fill each batched result's agreement with the same mode decoded one sample at a time (untimed;
+    a mode already measured at batch 1 is not decoded again)."""
+    alone = {r.mode: r.texts for r in results if r.batch_size == 1}
+    for result in results:
+        if result.batch_size == 1:
+            continue
+        if result.mode not in alone:
+            alone[result.mode] = measure_mode(adapter, workload, result.mode, config, 1, 0, device).texts
+        result.agreement_with_batch_1 = _agreement(result.texts, alone[result.mode])
 
 
 def run_bench(
@@ -233,11 +259,15 @@ def run_bench(
     baseline_batch_size: int = 1,
     warmup_batches: int = 1,
     device: str = "cpu",
+    batch_agreement: bool = True,
 ) -> list[ModeResult]:
-    """Exact decoding at `baseline_batch_size` first, then every mode at `batch_size`."""
+    """Exact decoding at `baseline_batch_size` first, then every mode at `batch_size`; with
+    `batch_agreement`, each batched mode's answers are compared with its answers at batch 1."""
     plan = [(BASELINE, baseline_batch_size)] + [(mode, batch_size) for mode in modes]
     results = [measure_mode(adapter, workload, m, config, size, warmup_batches, device) for m, size in plan]
     compare_to_baseline(results)
+    if batch_agreement:
+        compare_to_batch_1(adapter, workload, results, config, device)
     return results
 
 

@@ -801,6 +801,9 @@ def bench(
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per batch for the fast modes.")] = 8,
     baseline_batch_size: Annotated[int, typer.Option(min=1, help="Batch size of the exact baseline.")] = 1,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed batches before each mode.")] = 1,
+    batch_agreement: Annotated[
+        bool, typer.Option(help="Also decode each batched mode one sample at a time (untimed) and compare answers.")
+    ] = True,
     option: Annotated[
         list[str] | None,
         typer.Option("--option", "-o", help="Generation option KEY=VALUE for every mode, e.g. -o threshold=0.9."),
@@ -851,6 +854,7 @@ def bench(
         baseline_batch_size=baseline_batch_size,
         warmup_batches=warmup,
         device=resolved,
+        batch_agreement=batch_agreement,
     )
     device_label = bench_lib.device_name(resolved)
     facts = {"model": model_label, "device": device_label, "torch": torch.__version__}
@@ -860,12 +864,14 @@ def bench(
 
     memory = "peak GPU mem" if resolved.startswith("cuda") else "peak RSS (CPU)"
     table = Table(title=f"{model_label} · {workload.name} · gen {config.max_new_tokens} · {device_label}")
-    columns = ("mode @ batch", "speedup vs exact", "samples/s", "gen tok/s", "passes (full)")
-    for column in (*columns, "latency mean / p50 / p95", memory, "agree w/ exact", "score delta"):
+    columns = ("mode @ batch", "EOS stop", "speedup vs exact", "samples/s", "gen tok/s", "passes (full)")
+    agreements = ("agree w/ exact", "agree w/ batch 1", "score delta")
+    for column in (*columns, "latency mean / p50 / p95", memory, *agreements):
         table.add_column(column, justify="left" if column.startswith("mode") else "right")
     for r in results:
         table.add_row(
             f"{r.mode} @ {r.batch_size}",
+            {True: "yes", False: "no", None: "?"}[r.eos_stop],
             f"{r.speedup_vs_exact:.2f}x",
             f"{r.samples_per_second:.2f}",
             f"{r.generated_tokens_per_second:.1f}",
@@ -873,11 +879,12 @@ def bench(
             " / ".join(f"{1000 * v:.0f}" for v in (r.latency_mean, r.latency_p50, r.latency_p95)) + " ms",
             f"{r.peak_memory_bytes / 2**20:.0f} MiB",
             f"{100 * (r.agreement_with_exact or 0):.0f}%",
+            "-" if r.agreement_with_batch_1 is None else f"{100 * r.agreement_with_batch_1:.0f}%",
             "-" if r.score_delta_vs_exact is None else f"{r.score_delta_vs_exact:+.3f}",
         )
     console = _console()
     if not console.is_terminal:
-        console.width = max(console.width, 150)
+        console.width = max(console.width, 200)
     console.print(table)
     console.print(f"wrote {_escape(str(path))}", highlight=False)
 

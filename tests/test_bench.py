@@ -7,7 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from diffa_eval.bench import run_bench, synthetic_workload
 from diffa_eval.cli import app
+from diffa_eval.models.base import GenerationRequest
+from diffa_eval.types import GenerationConfig, ModelOutput
 
 runner = CliRunner()
 FIELDS = {
@@ -21,6 +24,8 @@ FIELDS = {
     "peak_memory_bytes",
     "speedup_vs_exact",
     "agreement_with_exact",
+    "agreement_with_batch_1",
+    "eos_stop",
 }
 
 
@@ -29,7 +34,7 @@ def bench(tmp_path: Path, *args: str) -> dict:  # type: ignore[type-arg]
     common = ["bench", "--device", "cpu", "--warmup", "0", "--batch-size", "2", "--output", str(output)]
     result = runner.invoke(app, [*common, *args])
     assert result.exit_code == 0, result.output
-    assert "speedup" in result.output
+    assert "speedup" in result.output and "agree w/ batch 1" in result.output and "EOS stop" in result.output
     data: dict = json.loads(output.read_text())  # type: ignore[type-arg]
     return data
 
@@ -46,6 +51,51 @@ def test_a_synthetic_bench_compares_fast_modes_with_per_sample_exact_decoding(tm
     assert modes["exact"]["speedup_vs_exact"] == 1.0 and modes["exact"]["agreement_with_exact"] == 1.0
     assert modes["prefix-cache"]["full_passes_per_sample"] == 1.0  # one block: one full forward, the rest cached
     assert modes["prefix-cache"]["forward_passes_per_sample"] == modes["exact"]["forward_passes_per_sample"]
+    assert modes["exact"]["agreement_with_batch_1"] is None  # the baseline ran at batch 1
+    assert modes["threshold"]["agreement_with_batch_1"] == 1.0  # float32 on a CPU: batching is exact
+    assert [m["eos_stop"] for m in modes.values()] == [False, True, False]  # prefix-cache keeps exact's rule
+
+
+def test_every_speed_figure_names_its_stop_rule_and_eos_stop_false_is_fast_dllms(tmp_path: Path) -> None:
+    args = ["--samples", "2", "--audio-seconds", "1", "--gen-length", "4", "--modes", "threshold,factor"]
+    stopping = {m["mode"]: m["eos_stop"] for m in bench(tmp_path, *args)["modes"]}
+    never = {m["mode"]: m["eos_stop"] for m in bench(tmp_path, *args, "-o", "eos_stop=false")["modes"]}
+    assert stopping == {"exact": False, "threshold": True, "factor": True}
+    assert never == {"exact": False, "threshold": False, "factor": False}
+
+
+class BatchSensitiveModel:
+    """Answers with the sample id, except that odd-numbered samples answer otherwise in a batch."""
+
+    def generate(self, requests: list[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
+        batched = len(requests) > 1
+        return [
+            ModelOutput(
+                r.sample_id + ("-batched" if batched and int(r.sample_id[-1]) % 2 else ""),
+                generated_tokens=1,
+                forward_passes=1,
+                details={"eos_stop": config.options["decoding"] != "exact"},
+            )
+            for r in requests
+        ]
+
+
+def test_each_batched_mode_reports_the_share_of_answers_equal_to_its_batch_1_answers() -> None:
+    workload = synthetic_workload(samples=4, audio_seconds=0.1)
+    results = run_bench(
+        BatchSensitiveModel(), workload, ["threshold", "exact"], GenerationConfig(4), batch_size=2, warmup_batches=0
+    )
+    assert [(r.mode, r.batch_size, r.agreement_with_batch_1) for r in results] == [
+        ("exact", 1, None),
+        ("threshold", 2, 0.5),  # synthetic-1 and synthetic-3 change when batched
+        ("exact", 2, 0.5),
+    ]
+    assert results[1].agreement_with_exact == 0.5
+    assert [r.eos_stop for r in results] == [False, True, False]
+    unchecked = run_bench(
+        BatchSensitiveModel(), workload, ["threshold"], GenerationConfig(4), batch_size=2, batch_agreement=False
+    )
+    assert unchecked[1].agreement_with_batch_1 is None
 
 
 def test_a_task_bench_reports_the_score_change_against_exact(tmp_path: Path) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import importlib.util
+import itertools
 import json
+import os
+import types
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +21,9 @@ from diffa_eval.decoding import DiffusionSettings
 from diffa_eval.errors import CheckpointError
 from diffa_eval.models import load_model
 from diffa_eval.models.base import GenerationRequest
-from diffa_eval.models.diffa.llada import llada_to_native_name
-from diffa_eval.models.diffa.loading import DiffaSources, load_pipeline
-from diffa_eval.models.diffa.pipeline import split_prompt
+from diffa_eval.models.diffa.llada import LLADA_LORA_TARGETS, llada_module_to_native, llada_to_native_name
+from diffa_eval.models.diffa.loading import DiffaSources, load_pipeline, merge_lora
+from diffa_eval.models.diffa.pipeline import DiffaPipeline, split_prompt
 from diffa_eval.models.diffa.tiny import (
     random_tiny_parts,
     tiny_diffa_config,
@@ -28,6 +33,8 @@ from diffa_eval.models.diffa.tiny import (
     tiny_whisper_config,
 )
 from diffa_eval.types import GenerationConfig, ModelSpec
+
+from .factor_rule import factor_count
 
 CPU = torch.device("cpu")
 LLADA_MODULES = ("attn_norm", "ff_norm", "q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out")
@@ -240,3 +247,143 @@ def test_an_unknown_or_malformed_decoding_option_is_refused_rather_than_ignored(
         )
     settings = decoding_settings(GenerationConfig(max_new_tokens=8, options={"eos_stop": "False"}), preset)
     assert settings.eos_stop is False
+
+
+TIE_CASES = [((8, 8, 8), 1.0, "What is it?"), ((8, 4, 4), 2.3, "Name the sound."), ((16, 8, 8), 0.7, "Why?")]
+
+
+def bf16_pipeline(seed: int, position_blind: bool) -> DiffaPipeline:
+    """The tiny DIFFA in bfloat16, as DIFFA runs; `position_blind` zeroes the backbone's query and key
+    projections, so attention is uniform and all masked positions tie exactly."""
+    pipeline = tiny_pipeline(CPU, seed=seed)
+    pipeline.llm.to(torch.bfloat16)
+    if position_blind:
+        with torch.no_grad():
+            for layer in pipeline.llm.model.layers:
+                layer.self_attn.q_proj.weight.zero_()
+                layer.self_attn.k_proj.weight.zero_()
+    return pipeline
+
+
+def diffa2_factor_reference(
+    pipeline: DiffaPipeline, audio: np.ndarray, question: str, gen_length: int, block_length: int, factor: float
+) -> list[int]:
+    """DIFFA-2's factor decoding of one clip, as its sampler does it: the row is prompt, audio (as
+    placeholder tokens) and canvas; each pass commits the rule's count of tokens, chosen by
+    `torch.topk` over that whole row; it stops at an EOS with nothing masked before it."""
+    features, frames = pipeline.features([audio])
+    speech = pipeline.audio.embed(features, frames, pipeline.stage)[0].to(torch.bfloat16)
+    before, after = split_prompt(pipeline.tokenizer, question)
+    mask, eos, embed = pipeline.mask_id, pipeline.eos_id, pipeline.llm.get_input_embeddings()
+    tokens = torch.tensor(before + [1] * len(speech) + after + [mask] * gen_length)
+    embeds = embed(tokens)
+    embeds[len(before) : len(before) + len(speech)] = speech
+    canvas_start = len(tokens) - gen_length
+    with torch.no_grad():
+        for block in range(gen_length // block_length):
+            block_start = canvas_start + block * block_length
+            block_end = block_start + block_length
+            while (tokens[block_start:block_end] == mask).any():
+                logits = pipeline.llm(inputs_embeds=embeds[None]).logits[0].to(torch.float64)
+                predicted = logits.argmax(dim=-1)
+                confidence = torch.softmax(logits, dim=-1).gather(-1, predicted[:, None])[:, 0]
+                candidates = (tokens == mask) & (torch.arange(len(tokens)) < block_end)
+                confidence[~candidates] = -torch.inf
+                count = factor_count(torch.sort(confidence[candidates], descending=True).values, factor)
+                chosen = torch.topk(confidence, count).indices
+                tokens[chosen] = predicted[chosen]
+                embeds[chosen] = embed(tokens[chosen])
+                current = tokens[block_start:block_end]
+                if (current == eos).any():
+                    first_eos = int((current == eos).nonzero()[0, 0])
+                    if not (current[:first_eos] == mask).any():
+                        tokens[block_start + first_eos : block_end] = eos
+                        return tokens[canvas_start:].tolist()
+    return tokens[canvas_start:].tolist()
+
+
+def test_factor_decoding_ranks_ties_over_prompt_audio_and_canvas_as_diffa2_does() -> None:
+    """All masked positions tie; a factor of 8 commits 7 of 16 of them at once, where topk's choice
+    among ties depends on the row it ranks (prompt, audio and canvas in DIFFA-2)."""
+    factor = 8.0
+    for seed in range(2):
+        pipeline = bf16_pipeline(seed, position_blind=True)
+        for (gen, block), seconds, question in [((16, 16), 1.0, "What is it?"), ((8, 4), 2.3, "Name the sound.")]:
+            audio = clip(seconds, seed)
+            settings = DiffusionSettings(gen_length=gen, block_length=block, decoding="factor", factor=factor)
+            produced = pipeline.generate([audio], [question], settings)[0].tokens
+            expected = diffa2_factor_reference(pipeline, audio, question, gen, block, factor)
+            assert produced == expected, (seed, gen, block)
+
+
+DIFFA_GENERATE = os.environ.get("DIFFA_EVAL_DIFFA_GENERATE")
+
+
+@pytest.mark.skipif(not DIFFA_GENERATE, reason="set DIFFA_EVAL_DIFFA_GENERATE to a copy of DIFFA's src/llm_generate.py")
+@pytest.mark.parametrize("position_blind", [False, True])
+def test_exact_decoding_equals_diffa_reference_sampler(position_blind: bool) -> None:
+    """DIFFA's own sampler (LLaDA's, with the audio spliced in and its positions dropped from the
+    ranked row) on the same tiny bfloat16 model: the same tokens, ties included."""
+    spec = importlib.util.spec_from_file_location("diffa_reference_generate", str(DIFFA_GENERATE))
+    assert spec and spec.loader
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    for seed in range(3):
+        pipeline = bf16_pipeline(seed, position_blind)
+        model = types.SimpleNamespace(device=CPU, llm_model=pipeline.llm)
+        for (gen, block, steps), seconds, question in TIE_CASES:
+            audio = clip(seconds, seed)
+            settings = DiffusionSettings(gen_length=gen, block_length=block, steps=steps)
+            produced = pipeline.generate([audio], [question], settings)[0].tokens
+            features, frames = pipeline.features([audio])
+            speech = pipeline.audio.embed(features, frames, pipeline.stage)[0][None].to(torch.bfloat16)
+            before, after = split_prompt(pipeline.tokenizer, question)
+            options = {"steps": steps, "gen_length": gen, "block_length": block, "mask_id": pipeline.mask_id}
+            expected = reference.generate(
+                model, torch.tensor([before + after]), torch.tensor([len(before)]), speech, **options
+            )
+            assert produced == expected[0, len(before) + len(after) :].tolist(), (seed, gen, block)
+
+
+def float32_lora(seed: int = 11, layers: int = 2) -> dict[str, torch.Tensor]:
+    """LoRA tensors as DIFFA-2 saves them (float32, PEFT's default, keyed under `llm_model.`), rank 8."""
+    generator = torch.Generator().manual_seed(seed)
+    shapes = {"q_proj": (32, 32), "k_proj": (32, 32), "v_proj": (32, 32), "ff_proj": (64, 32), "up_proj": (64, 32)}
+    tensors = {}
+    for layer, (module, (out_dim, in_dim)) in itertools.product(range(layers), shapes.items()):
+        prefix = f"llm_model.base_model.model.model.transformer.blocks.{layer}.{module}"
+        tensors[f"{prefix}.lora_A.default.weight"] = torch.randn(8, in_dim, generator=generator) * 0.3
+        tensors[f"{prefix}.lora_B.default.weight"] = torch.randn(out_dim, 8, generator=generator) * 0.3
+    return tensors
+
+
+def peft_merged(base: torch.nn.Module, lora: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """PEFT's own merge, set up as DIFFA-2's loader sets it up: the LoRA wrapped around the bfloat16
+    backbone (PEFT keeps the adapters in float32), the checkpoint's tensors loaded, merge_and_unload."""
+    from peft import LoraConfig, get_peft_model
+
+    natives = {module: llada_module_to_native(0, module).split(".", 3)[3] for module in LLADA_LORA_TARGETS}
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=sorted(natives.values()), lora_dropout=0.05, bias="none")
+    wrapped = get_peft_model(base, config)
+    state = {}
+    for name, tensor in lora.items():
+        layer, module, half = name.split(".blocks.")[1].split(".")[:3]
+        state[f"base_model.model.{llada_module_to_native(int(layer), module)}.{half}.default.weight"] = tensor
+    assert not wrapped.load_state_dict(state, strict=False).unexpected_keys
+    merged: torch.nn.Module = wrapped.merge_and_unload()
+    return merged
+
+
+@pytest.mark.parametrize("saved_dtype", [torch.float32, torch.bfloat16])
+def test_lora_merges_into_a_bfloat16_backbone_bit_for_bit_as_peft_merges_it(saved_dtype: torch.dtype) -> None:
+    """B @ A is computed in float32 (PEFT's adapter dtype) and each merged weight rounded to bfloat16
+    once, whether the checkpoint saved the LoRA tensors in float32 (PEFT's default) or bfloat16."""
+    _, base = random_tiny_parts(seed=3)
+    base = base.to(torch.bfloat16)
+    lora = {name: tensor.to(saved_dtype) for name, tensor in float32_lora().items()}
+    expected = peft_merged(copy.deepcopy(base), lora).state_dict()
+    merged = merge_lora(copy.deepcopy(base), lora, alpha=16.0).state_dict()
+    assert merged.keys() == expected.keys()
+    differing = {name: int((merged[name] != expected[name]).sum()) for name in expected}
+    assert sum(differing.values()) == 0, {name: count for name, count in differing.items() if count}
+    assert all(tensor.dtype == torch.bfloat16 for tensor in merged.values())

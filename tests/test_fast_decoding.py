@@ -3,6 +3,12 @@ guards that tie each of them back to exact decoding token for token."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -18,10 +24,14 @@ from diffa_eval.decoding import (
 )
 from diffa_eval.decoding.masked_diffusion import _commit_counts
 from diffa_eval.errors import ConfigError
+from diffa_eval.models import load_model
+from diffa_eval.models.base import GenerationRequest
 from diffa_eval.models.diffa.llada import LLaDAConfig, LLaDAForMaskedDiffusion
 from diffa_eval.models.diffa.tiny import tiny_llada_config, tiny_pipeline
+from diffa_eval.types import GenerationConfig, ModelSpec
 
 from .factor_rule import factor_count
+from .llada_references import ReferenceLM, import_fast_dllm_generate, twin_backbones
 
 VOCAB = 512
 MASK, EOS = VOCAB - 1, VOCAB - 2
@@ -123,7 +133,7 @@ def test_cached_modes_fill_every_position_and_spend_most_passes_on_the_cache(mod
     results = pipeline.generate([clip(1.0), clip(2.0, 1)], ["Which one?", "Name the sound."], settings)
     for result in results:
         assert pipeline.mask_id not in result.tokens
-        assert result.details == {"mode": mode, "full_passes": 2}  # one full forward per block
+        assert result.details == {"mode": mode, "eos_stop": False, "full_passes": 2}  # one full forward per block
         assert result.forward_passes > result.details["full_passes"]
 
 
@@ -191,3 +201,52 @@ def test_the_vectorised_factor_rule_counts_as_the_one_token_at_a_time_rule() -> 
 
 def clip(seconds: float, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal(int(16_000 * seconds)) * 0.1).astype(np.float32)
+
+
+FAST_DLLM = os.environ.get("DIFFA_EVAL_FAST_DLLM_GENERATE")
+FAST_DLLM_FUNCTIONS = {"generate": "none", "generate_with_prefix_cache": "prefix", "generate_with_dual_cache": "dual"}
+
+
+@pytest.mark.skipif(not FAST_DLLM, reason="set DIFFA_EVAL_FAST_DLLM_GENERATE to Fast-dLLM's llada/generate.py")
+@pytest.mark.parametrize("function", list(FAST_DLLM_FUNCTIONS))
+@pytest.mark.parametrize("confidences", ["spread", "tied"])
+def test_without_the_eos_stop_tokens_and_forward_passes_equal_fast_dllm(function: str, confidences: str) -> None:
+    """eos_stop=false is Fast-dLLM's rule (its generate functions never stop at EOS): same tokens,
+    same number of forward passes, for its exact schedule and its threshold rule, with and without
+    its caches, also when confidences tie (a position-blind model)."""
+    reference_module = import_fast_dllm_generate(Path(str(FAST_DLLM)))
+    package = sys.modules["fast_dllm_reference_model"]
+    shapes = [(8, 8, 8), (8, 4, 4), (12, 4, 6), (16, 8, 4)]
+    for seed, (gen, block, steps), threshold in itertools.product(range(2), shapes, [None, 0.9, 0.3]):
+        reference, native = twin_backbones(package, seed, VOCAB, confidences == "tied", never_predict=MASK)
+        prompt = prompts(batch=1, length=6 + 35 * seed, seed=seed)
+        shape = {"steps": steps, "gen_length": gen, "block_length": block}
+        expected, expected_passes = getattr(reference_module, function)(
+            ReferenceLM(reference), prompt, mask_id=MASK, threshold=threshold, **shape
+        )
+        rule = "exact" if threshold is None else "threshold"
+        settings = DiffusionSettings(
+            **shape, decoding=rule, cache=FAST_DLLM_FUNCTIONS[function], threshold=threshold or 0.9, eos_stop=False
+        )
+        settings = dataclasses.replace(settings, mask_id=MASK, eos_id=EOS)
+        denoiser = ContextDenoiser(native, native.get_input_embeddings()(prompt), torch.ones_like(prompt))
+        result = sample(denoiser, 1, settings, row_length=prompt.shape[1] + gen)
+        label = (seed, gen, block, steps, threshold)
+        assert torch.equal(result.tokens, expected[:, prompt.shape[1] :]), label
+        assert result.forward_passes == [expected_passes], label
+
+
+@pytest.mark.parametrize(
+    ("options", "stops"),
+    [
+        ({}, False),  # diffa-tiny decodes exact, which never stops early
+        ({"decoding": "factor"}, True),  # DIFFA-2's rule stops at EOS
+        ({"decoding": "threshold+dual-cache"}, True),
+        ({"decoding": "threshold", "eos_stop": "false"}, False),  # Fast-dLLM's generate functions never stop
+    ],
+)
+def test_every_sample_records_the_stop_rule_its_forward_passes_follow(options: dict[str, str], stops: bool) -> None:
+    adapter = load_model(ModelSpec("diffa-tiny"), "cpu")
+    request = GenerationRequest("a", "What is it?", clip(0.5))
+    output = adapter.generate([request], GenerationConfig(max_new_tokens=4, options=options))[0]
+    assert output.error is None and output.details["eos_stop"] is stops

@@ -3,15 +3,16 @@ equal to LLaDA's own modeling code."""
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from diffa_eval.models.diffa.llada import LLaDAConfig, LLaDAForMaskedDiffusion, llada_to_native_name
 from diffa_eval.models.diffa.tiny import tiny_llada_config
+
+from .llada_references import import_llada_modeling
 
 
 def tiny_backbone(seed: int = 0) -> LLaDAForMaskedDiffusion:
@@ -60,9 +61,8 @@ REFERENCE = os.environ.get("DIFFA_EVAL_LLADA_MODELING")
 
 @pytest.mark.skipif(not REFERENCE, reason="set DIFFA_EVAL_LLADA_MODELING to a folder with LLaDA's modeling code")
 def test_logits_equal_llada_modeling_code() -> None:
-    sys.path.insert(0, str(REFERENCE))
-    configuration = importlib.import_module("configuration_llada")
-    modeling = importlib.import_module("modeling_llada")
+    package = import_llada_modeling(Path(str(REFERENCE)))
+    configuration, modeling = package.configuration_llada, package.modeling_llada
     raw = {**tiny_llada_config(), "embedding_size": 512, "vocab_size": 512, "init_device": "cpu"}
     raw.update(attention_dropout=0.0, residual_dropout=0.0, embedding_dropout=0.0)
     fields = configuration.ModelConfig.__dataclass_fields__

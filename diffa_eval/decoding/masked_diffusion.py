@@ -26,7 +26,14 @@ approximations: the kept keys and values are not updated while the block changes
 `cache_refresh=N` reruns the whole sequence every N passes (N = 1 gives `exact`'s tokens back).
 Mode names join the rule and the cache: `prefix-cache`, `threshold+dual-cache`, `factor+prefix-cache`.
 Rows of a batch decode each block together; a row that finishes a block early waits, out of the
-forward passes, so every row decodes exactly as it would alone.
+forward passes, so every row decodes exactly as it would alone given the same logits (float32
+gives them; in bfloat16 a left-padded row's logits may round differently).
+
+Which of several equally confident tokens a pass commits (confidences do tie: float64
+probabilities saturate at exactly 1.0) is decided as the references decide it: by `torch.topk`,
+called on the row the reference ranks, with the reference's k. That row is the whole sequence
+(prompt, or the part of it the reference keeps, then the canvas) on a full pass, and the positions
+the pass ran on a cached one; `sample`'s `prefix_lengths` gives each row's length before the canvas.
 
 The sampler talks to the model through a `Denoiser`: a callable from the canvas to the logits at
 canvas positions. `TokenDenoiser` wraps any model whose call on `input_ids` returns `.logits`;
@@ -344,28 +351,60 @@ def sample(
     device: torch.device | str = "cpu",
     generators: Sequence[torch.Generator] | None = None,
     row_length: int | None = None,
+    prefix_lengths: Sequence[int] | None = None,
 ) -> SamplerResult:
-    """Decode `batch_size` answers. `row_length` (prompt + gen_length) only shapes the global
-    random draws so that they match the reference's; see `_Noise`."""
+    """Decode `batch_size` answers. `row_length` (prompt + gen_length) shapes the global random
+    draws so that they match the reference's (see `_Noise`). `prefix_lengths` says how many
+    positions precede the canvas in each row of the reference's sequence; the tokens committed
+    among tied confidences are those `torch.topk` picks over that whole row (see `_reference_topk`).
+    Default: `row_length - gen_length` for every row, as in LLaDA's batched `generate`."""
     if generators is not None and len(generators) != batch_size:
         raise ConfigError(f"expected {batch_size} generators, got {len(generators)}")
+    if prefix_lengths is None:
+        prefix_lengths = [max((row_length or 0) - settings.gen_length, 0)] * batch_size
+    if len(prefix_lengths) != batch_size:
+        raise ConfigError(f"expected {batch_size} prefix lengths, got {len(prefix_lengths)}")
     canvas = torch.full((batch_size, settings.gen_length), settings.mask_id, dtype=torch.long, device=device)
     noise = _Noise(settings.gen_length, row_length or settings.gen_length, generators)
+    prefixes = [int(length) for length in prefix_lengths]
     if settings.decoding == "exact" and settings.cache == "none" and not settings.stops_at_eos:
-        return SamplerResult(canvas, _sample_exact(denoiser, canvas, settings, noise))
+        return SamplerResult(canvas, _sample_exact(denoiser, canvas, settings, noise, prefixes))
     if settings.cache != "none" and not hasattr(denoiser, "cached"):
         raise ConfigError(f"decoding mode {settings.mode} needs a denoiser that can cache keys and values")
-    forward_passes, full_passes = _sample_blocks(denoiser, canvas, settings, noise)
+    forward_passes, full_passes = _sample_blocks(denoiser, canvas, settings, noise, prefixes)
     return SamplerResult(canvas, forward_passes, full_passes)
 
 
-def _sample_exact(denoiser: Denoiser, canvas: torch.Tensor, settings: DiffusionSettings, noise: _Noise) -> list[int]:
+def _reference_topk(
+    confidence: torch.Tensor, k: Sequence[int], lengths: Sequence[int], offsets: Sequence[int]
+) -> list[torch.Tensor]:
+    """Per row, the columns of `confidence` that `torch.topk(line, k[row])` returns, in its order,
+    where `line` is that row as the reference holds it: `lengths[row]` positions, -inf everywhere
+    but the columns of `confidence`, which start at `offsets[row]`.
+
+    Which of several tied positions topk returns depends on the length of the line it is given and
+    on k (confidences tie in practice: float64 probabilities saturate at exactly 1.0), so the
+    sampler calls it on the very shape and with the very k the reference does, one row at a time
+    as the reference does, rather than on the canvas alone."""
+    width = confidence.shape[1]
+    chosen = []
+    for row in range(confidence.shape[0]):
+        line = confidence.new_full((lengths[row],), -torch.inf)
+        line[offsets[row] : offsets[row] + width] = confidence[row]
+        chosen.append(torch.topk(line, k[row]).indices - offsets[row])
+    return chosen
+
+
+def _sample_exact(
+    denoiser: Denoiser, canvas: torch.Tensor, settings: DiffusionSettings, noise: _Noise, prefixes: list[int]
+) -> list[int]:
     rows = torch.arange(canvas.shape[0], device=canvas.device)
     block, steps = settings.block_size, settings.steps_per_block
+    lengths = [prefix + settings.gen_length for prefix in prefixes]
     passes = 0
     for block_index in range(settings.num_blocks):
         end = (block_index + 1) * block
-        schedule = transfer_schedule((canvas[:, end - block : end] == settings.mask_id).sum(dim=1), steps)
+        schedule = transfer_schedule((canvas[:, end - block : end] == settings.mask_id).sum(dim=1), steps).tolist()
         for step in range(steps):
             masked = canvas == settings.mask_id
             logits = _guided_logits(denoiser, canvas, rows, settings)
@@ -374,8 +413,8 @@ def _sample_exact(denoiser: Denoiser, canvas: torch.Tensor, settings: DiffusionS
             confidence[:, end:] = -torch.inf
             predicted = torch.where(masked, predicted, canvas)
             confidence = torch.where(masked, confidence, -torch.inf)
-            for row in range(canvas.shape[0]):
-                chosen = torch.topk(confidence[row], k=int(schedule[row, step])).indices
+            counts = [row_schedule[step] for row_schedule in schedule]
+            for row, chosen in enumerate(_reference_topk(confidence, counts, lengths, prefixes)):
                 canvas[row, chosen] = predicted[row, chosen]
     return [passes] * canvas.shape[0]
 
@@ -383,11 +422,10 @@ def _sample_exact(denoiser: Denoiser, canvas: torch.Tensor, settings: DiffusionS
 def _commit_counts(
     confidence: torch.Tensor, remaining: torch.Tensor, settings: DiffusionSettings, scheduled: torch.Tensor
 ) -> torch.Tensor:
-    """Tokens each row commits this pass, from its block's confidences (-inf where not masked)."""
+    """Tokens each row commits this pass under the `exact` schedule or the factor rule, from its
+    block's confidences (-inf where not masked)."""
     if settings.decoding == "exact":
         return scheduled
-    if settings.decoding == "threshold":
-        return (confidence >= settings.threshold).sum(dim=1).clamp(min=1)
     ranked = torch.sort(confidence, dim=1, descending=True).values
     index = torch.arange(confidence.shape[1], device=confidence.device)
     limit = 1 - settings.factor / (index + 2).to(ranked.dtype)
@@ -396,15 +434,40 @@ def _commit_counts(
     return torch.where(first_fail == remaining - 1, remaining, first_fail).clamp(min=1)
 
 
+def _commit_mask(
+    confidence: torch.Tensor,
+    remaining: torch.Tensor,
+    settings: DiffusionSettings,
+    scheduled: torch.Tensor,
+    lengths: Sequence[int],
+    offsets: Sequence[int],
+) -> torch.Tensor:
+    """Which of the block's positions each row commits this pass, chosen as the references choose
+    them (see `_reference_topk`): the `exact` schedule's and the factor rule's count as topk's top
+    positions; the threshold rule every position at or above the threshold, and in any case the
+    first position topk ranks among all the masked ones (Fast-dLLM's rule)."""
+    if settings.decoding == "threshold":
+        chosen = confidence >= settings.threshold
+        firsts = _reference_topk(confidence, remaining.tolist(), lengths, offsets)
+        for row, first in enumerate(firsts):
+            chosen[row, first[:1]] = True
+        return chosen
+    counts = _commit_counts(confidence, remaining, settings, scheduled).tolist()
+    chosen = torch.zeros_like(confidence, dtype=torch.bool)
+    for row, picked in enumerate(_reference_topk(confidence, counts, lengths, offsets)):
+        chosen[row, picked] = True
+    return chosen
+
+
 def _sample_blocks(
-    denoiser: Denoiser, canvas: torch.Tensor, settings: DiffusionSettings, noise: _Noise
+    denoiser: Denoiser, canvas: torch.Tensor, settings: DiffusionSettings, noise: _Noise, prefixes: list[int]
 ) -> tuple[list[int], list[int]]:
     """Every mode but plain `exact`: blocks decoded in step across rows, each pass vectorised over rows."""
     batch, block, device = canvas.shape[0], settings.block_size, canvas.device
     passes = torch.zeros(batch, dtype=torch.int64, device=device)
     full_passes = torch.zeros(batch, dtype=torch.int64, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    offsets = torch.arange(block, device=device)
+    in_block = torch.arange(block, device=device)
     cost = 2 if settings.cfg_scale > 0 else 1
     for block_index in range(settings.num_blocks):
         start, end = block_index * block, (block_index + 1) * block
@@ -430,17 +493,25 @@ def _sample_blocks(
             masked = current == settings.mask_id
             confidence = torch.where(masked, confidence, -torch.inf)
             scheduled = schedule[rows, min(step, settings.steps_per_block - 1)]
-            counts = _commit_counts(confidence, masked.sum(dim=1), settings, scheduled)
-            order = torch.sort(confidence, dim=1, descending=True, stable=True).indices
-            rank = torch.empty_like(order).scatter_(1, order, offsets.expand_as(order).contiguous())
-            current = torch.where((rank < counts.unsqueeze(1)) & masked, predicted, current)
+            if settings.cache == "none" or refresh:
+                # The pass ran the whole sequence: the reference ranks over its whole row.
+                row_prefixes = [prefixes[r] for r in rows.tolist()]
+                lengths = [prefix + settings.gen_length for prefix in row_prefixes]
+                starts = [prefix + start for prefix in row_prefixes]
+            else:
+                # A cached pass: Fast-dLLM ranks over the positions it ran (the block, and what follows it for prefix).
+                lengths, starts = [span[1] - span[0]] * len(rows), [start - span[0]] * len(rows)
+            chosen = _commit_mask(confidence, masked.sum(dim=1), settings, scheduled, lengths, starts)
+            current = torch.where(chosen & masked, predicted, current)
             still_masked = current == settings.mask_id
             done = ~still_masked.any(dim=1) | (step + 1 >= settings.steps_per_block and settings.decoding == "exact")
             if settings.stops_at_eos:
                 is_eos = current == settings.eos_id
                 first_eos = torch.where(is_eos.any(dim=1), is_eos.to(torch.int64).argmax(dim=1), block)
-                stops = is_eos.any(dim=1) & ~(still_masked & (offsets < first_eos.unsqueeze(1))).any(dim=1)
-                current = torch.where(stops.unsqueeze(1) & (offsets > first_eos.unsqueeze(1)), settings.eos_id, current)
+                stops = is_eos.any(dim=1) & ~(still_masked & (in_block < first_eos.unsqueeze(1))).any(dim=1)
+                current = torch.where(
+                    stops.unsqueeze(1) & (in_block > first_eos.unsqueeze(1)), settings.eos_id, current
+                )
                 finished[rows[stops]] = True
                 done = done | stops
             canvas[rows, start:end] = current

@@ -117,7 +117,8 @@ def load_llada(reference: str, dtype: torch.dtype, device: torch.device) -> tupl
 def merge_lora(
     model: LLaDAForMaskedDiffusion, tensors: dict[str, torch.Tensor], alpha: float
 ) -> LLaDAForMaskedDiffusion:
-    """Merge DIFFA-2's LoRA (tensors named `...blocks.N.<q|k|v|ff|up>_proj.lora_A/B...`) into the weights."""
+    """Merge DIFFA-2's LoRA (tensors named `...blocks.N.<q|k|v|ff|up>_proj.lora_A/B...`) into the weights,
+    bit for bit as PEFT's `merge_and_unload` does in DIFFA-2's loader."""
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
     pairs: dict[tuple[int, str], dict[str, torch.Tensor]] = {}
@@ -141,10 +142,12 @@ def merge_lora(
         lora_dropout=0.0,
         bias="none",
     )
+    # PEFT keeps the adapters of a bfloat16 model in float32 and merges them as DIFFA-2's loader does:
+    # B @ A in float32, added to each weight and rounded to the weight's dtype once. The tensors are
+    # therefore loaded as saved, never rounded to the backbone's dtype first.
     wrapped = get_peft_model(model, config)
-    dtype = model.get_input_embeddings().weight.dtype
     peft_state = {
-        f"base_model.model.{llada_module_to_native(layer, module)}.lora_{half}.weight": tensor.to(dtype)
+        f"base_model.model.{llada_module_to_native(layer, module)}.lora_{half}.weight": tensor
         for (layer, module), halves in pairs.items()
         for half, tensor in halves.items()
     }
@@ -194,9 +197,12 @@ def load_pipeline(
         shown = ", ".join(missing[:8])
         raise CheckpointError(f"DIFFA checkpoint {sources.checkpoint!r} lacks adapter tensor(s): {shown}")
     dtype = llm_dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
-    llm, llm_folder = load_llada(sources.llm, dtype, device)
+    # DIFFA-2 merges its LoRA into the backbone on the CPU and moves the merged model afterwards, so the
+    # float32 products (and each merged weight's rounding) are the CPU's, as in its loader.
+    llm, llm_folder = load_llada(sources.llm, dtype, torch.device("cpu") if lora else device)
     if lora:
         llm = merge_lora(llm, lora, sources.lora_alpha)
+        llm.to(device)  # type: ignore[arg-type]
     return DiffaPipeline(
         audio=audio.to(device, audio_dtype),
         llm=llm,

@@ -2,7 +2,9 @@
 
 Each row is `[prompt up to "This is the audio: "] [audio embeddings] [rest of the prompt] [answer canvas]`,
 left-padded to the longest row of the batch with padding masked out of attention and positions
-counted from each row's first real token, so a row decodes the same alone or in any batch.
+counted from each row's first real token, so in float32 a row decodes the same alone or in any batch.
+In bfloat16 a padded row's logits round differently and its answer may change; DIFFA decodes one
+clip at a time, so batch size 1 reproduces it.
 """
 
 from __future__ import annotations
@@ -118,9 +120,14 @@ class DiffaPipeline:
 
         embed = self.llm.get_input_embeddings()
         llm_dtype = embed.weight.dtype
-        rows, unconditional_rows = [], []
+        rows, unconditional_rows, prefixes = [], [], []
         for clip, instruction in zip(clips, instructions, strict=True):
             before, after = split_prompt(self.tokenizer, instruction, self.system_prompt)
+            # The row the reference ranks confidences over (it decides which tied token is committed):
+            # DIFFA's exact sampler drops the audio positions from its logits, DIFFA-2's factor sampler
+            # (and its threshold rule) keeps them as placeholder tokens. Each clip is decoded alone there.
+            keeps_audio = settings.decoding != "exact" or settings.cache != "none"
+            prefixes.append(len(before) + len(after) + (len(clip) if keeps_audio else 0))
             ids = torch.tensor(before + after, device=self.device, dtype=torch.long)
             text = embed(ids)
             clip = clip.to(llm_dtype)
@@ -137,7 +144,7 @@ class DiffaPipeline:
         if unconditional_rows:
             unconditional = torch.stack([torch.cat([pad.expand(width - len(r), -1), r]) for r in unconditional_rows])
         denoiser = ContextDenoiser(self.llm, context, context_mask, unconditional)
-        result = sample(denoiser, batch, settings, device=self.device, generators=generators)
+        result = sample(denoiser, batch, settings, device=self.device, generators=generators, prefix_lengths=prefixes)
         decoded = time.perf_counter()
 
         full_passes = result.full_passes or result.forward_passes
@@ -151,7 +158,8 @@ class DiffaPipeline:
                     forward_passes=result.forward_passes[row],
                     encode_seconds=(encoded - start) / batch,
                     decode_seconds=(decoded - encoded) / batch,
-                    details={"mode": settings.mode, "full_passes": full_passes[row]},
+                    # The stop rule shapes the pass counts: DIFFA-2 stops at EOS, Fast-dLLM never does.
+                    details={"mode": settings.mode, "eos_stop": settings.stops_at_eos, "full_passes": full_passes[row]},
                 )
             )
         return outputs
