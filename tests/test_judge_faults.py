@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,8 @@ def test_judge_faults_end_in_per_sample_failures_and_reruns_ask_only_for_missing
         assert runs < 4
     assert runs >= 2 and cached == prompts
     for name, outcome in outcomes.items():
-        assert outcome.metrics == reference[name].metrics
+        assert outcome.metrics is not None and reference[name].metrics is not None
+        assert replace(outcome.metrics, cost=None) == replace(reference[name].metrics, cost=None)  # timings differ
     assert set(served) == set(FAULTS)
     print(f"\n{sum(served.values())} judge faults over {len(prompts)} prompts in {runs} runs: {dict(served)}")
 
