@@ -144,7 +144,8 @@ class LibriSpeech(Task):
             ref = AudioRef(path=str(base_dir / path if base_dir and not path.is_absolute() else path))
         else:
             ref = None
-        fields = {key: value for key, value in record.items() if key != "audio"}
+        # Where the audio lies is no part of the item: a copy moved elsewhere keeps its scores' inputs.
+        fields = {key: value for key, value in record.items() if key not in ("audio", "file")}
         return Sample(sample_id, ref, text, (), fields)
 
     def prompt(self, sample: Sample) -> str:
