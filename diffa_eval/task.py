@@ -75,7 +75,7 @@ class Task(ABC):
     version: int
     description: str
     scorer: Scorer
-    """The official scoring rule, usually one of `SCORERS`."""
+    """The official scoring rule: a shared one from `SCORERS`, or the benchmark's own scorer object."""
     metrics: tuple[Metric, ...]
     groups: tuple[str, ...] = ()
     leaderboard: BenchmarkLayout | None = None

@@ -61,3 +61,13 @@ def test_builtin_module_works_before_the_registry_is_used_and_registers_each_tas
     assert done.returncode == 0, done.stderr
     builtin = sum(entry.origin.startswith("builtin") for entry in TASKS.entries())
     assert done.stdout.split() == ["True", str(builtin)]
+
+
+def test_every_built_in_metric_tells_a_table_reader_its_title_and_protocol() -> None:
+    for name in TASKS.names():
+        for metric in TASKS.get(name).describe().metrics:
+            assert metric.title and metric.protocol, (name, metric.name)
+    strict = TASKS.get("mmsu").describe().metric("accuracy_strict")
+    assert strict is not None and strict.protocol == "unparsable answers count as wrong"
+    judge = TASKS.get("voicebench_wildvoice").describe().metric("gpt_score")
+    assert judge is not None and judge.unit == "1-5"
