@@ -280,7 +280,7 @@ def _task_modules(folder: Path) -> list[Path]:
     in name order; names starting with "_" are left out, and so are folders without `__init__.py` (data)."""
     if not folder.is_dir():
         raise RegistryError(f"task folder does not exist: {folder}")
-    found = [path for path in folder.glob("*.py")]
+    found = list(folder.glob("*.py"))
     found += [path for path in folder.iterdir() if path.is_dir() and (path / "__init__.py").is_file()]
     return sorted((path for path in found if not path.name.startswith("_")), key=lambda path: path.name)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ...errors import ConfigError, DiffaEvalError
 from ...store import atomic_write_text
-from .settings import JudgeSettings, _normalized_url, default_judge_cache_dir
+from .settings import JudgeSettings, default_judge_cache_dir, normalized_url
 from .transport import FatalError, RequestBatch, RetryableError, chat_completion
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class JudgeClient:
             return None
         request = data.get("request")
         judge = request.get("base_url") if isinstance(request, dict) else None
-        if not isinstance(judge, str) or _normalized_url(judge) != self.settings.base_url:
+        if not isinstance(judge, str) or normalized_url(judge) != self.settings.base_url:
             log.warning("ignoring cached judge verdict %s: another judge (%s) gave it", path, judge)
             return None
         model = data.get("model")

@@ -101,7 +101,7 @@ def api_key_from_env(base_url: str = DEFAULT_BASE_URL) -> str | None:
     return None
 
 
-def _normalized_url(url: str) -> str:
+def normalized_url(url: str) -> str:
     """`url` without surrounding blanks or trailing slashes, its scheme and host in lower case."""
     parts = urllib.parse.urlsplit(url.strip())
     normalized = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower())
@@ -163,7 +163,7 @@ class JudgeSettings:
     """Send the API key over plain http to a judge on another machine (anyone on the way can read it)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_url", _normalized_url(self.base_url))
+        object.__setattr__(self, "base_url", normalized_url(self.base_url))
         problems = []
         parts = urllib.parse.urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
