@@ -1,8 +1,9 @@
-"""Prompt texts that several benchmarks share: model families' own evaluation prompts.
+"""Prompt texts that several benchmarks share: a model family's wording used on more than one benchmark.
 
-Tasks build their prompt variants from these, so that a family's wording lives in one place.
-The texts are reproduced exactly (spacing and punctuation included), because they are part
-of how the family's published numbers were produced.
+DIFFA's multiple-choice template is the same for MMAU and MMAR, so it lives here, once, rather than in
+either benchmark's task; a prompt only one benchmark uses belongs to that benchmark's task (e.g. DIFFA's
+VoiceBench instruction, in `tasks/voicebench`). The texts are reproduced exactly (spacing and
+punctuation included), because they are part of how the family's published numbers were produced.
 """
 
 from __future__ import annotations
@@ -15,12 +16,6 @@ DIFFA_CHOICE_INSTRUCTION = (
     "Choose the best answer based only on the speech content and style."
 )
 """DIFFA's and DIFFA-2's instruction for MMAU and MMAR (inference_stage2_mmau.py)."""
-
-DIFFA_SPOKEN_INSTRUCTION = (
-    "\n### Instruction:\nNow, strictly follow my instructions: \n1. Do not repeat what you hear. \n"
-    "2. Write an answer to response the question in the audio.\n\n### Response:\n"
-)
-"""DIFFA's one text for every VoiceBench subset, whose question is spoken (inference_stage2_voicebench.py)."""
 
 
 def lettered(choices: Sequence[str]) -> str:

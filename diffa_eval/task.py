@@ -1,16 +1,19 @@
 """What a benchmark task is, and where tasks come from.
 
-A task is a Python object (a `Task` subclass instance) registered by a task file: the
-built-in ones in the top-level `tasks/` folder, files in folders named by `--tasks-dir` or
-the `DIFFA_EVAL_TASKS_DIR` environment variable, and modules of installed packages that
-declare a `diffa_eval.tasks` entry point. Task files are plain Python files that call
-`register_task`; they must not import torch at module level.
+A task is a Python object (a `Task` subclass instance) registered by a task module: the
+built-in ones in the top-level `tasks/` folder, the modules in folders named by `--tasks-dir`
+or the `DIFFA_EVAL_TASKS_DIR` environment variable, and modules of installed packages that
+declare a `diffa_eval.tasks` entry point. In a folder, a task module is a `.py` file or a package
+(a sub-folder with an `__init__.py`, whose own modules import each other relatively); folders
+without one hold data. Task modules call `register_task`; they must not import torch at module
+level. The built-in folder is the package `diffa_eval._builtin_tasks` (see `builtin_module`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import importlib.util
 import os
 import sys
@@ -18,7 +21,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from .describe import BenchmarkLayout, GroupScore, TaskDescription, single_column_layout
@@ -70,7 +75,7 @@ class Task(ABC):
     version: int
     description: str
     scorer: Scorer
-    """The official scoring rule, usually one of `SCORERS`."""
+    """The official scoring rule: a shared one from `SCORERS`, or the benchmark's own scorer object."""
     metrics: tuple[Metric, ...]
     groups: tuple[str, ...] = ()
     leaderboard: BenchmarkLayout | None = None
@@ -209,6 +214,9 @@ def _json_kind(value: Any) -> str:
 
 _loading_origin: ContextVar[str] = ContextVar("_loading_origin", default="builtin")
 
+BUILTIN_PACKAGE = "diffa_eval._builtin_tasks"
+"""The import name of the built-in task folder, in a checkout and in a wheel alike."""
+
 
 def _accept_task(obj: Any) -> str | None:
     return None if isinstance(obj, Task) else f"expected a Task instance, got {type(obj).__name__}"
@@ -223,8 +231,64 @@ def builtin_tasks_dir() -> Path:
     raise RegistryError(f"built-in task folder not found next to {package}")
 
 
+def builtin_module(name: str) -> ModuleType:
+    """A module of the built-in tasks by its dotted name under `tasks/`, e.g. "voicebench.evaluators".
+
+    The built-in folder is imported as the package `diffa_eval._builtin_tasks` wherever it lies (the
+    top-level `tasks/` of a checkout, or inside an installed wheel), so tests and scripts reach a
+    benchmark's code by one name, and a module imported this way is the very one the task registry uses.
+    """
+    _builtin_package()
+    return importlib.import_module(f"{BUILTIN_PACKAGE}.{name}")
+
+
+def _builtin_package() -> ModuleType:
+    module = sys.modules.get(BUILTIN_PACKAGE)
+    return module if module is not None else _import_folder_package(BUILTIN_PACKAGE, builtin_tasks_dir())
+
+
+def _import_folder_package(module_name: str, folder: Path) -> ModuleType:
+    """Import `folder` as the package `module_name`: its `__init__.py` runs (when it has one) and its
+    submodules import relatively, as in any installed package."""
+    init = folder / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        module_name, init if init.is_file() else None, submodule_search_locations=[str(folder)]
+    )
+    if spec is None:
+        raise RegistryError(f"cannot import the task folder {folder}")
+    return _execute(spec)
+
+
+def _execute(spec: ModuleSpec) -> ModuleType:
+    """Run a module from its spec under its name; on failure, leave nothing of it (or of its submodules)
+    in `sys.modules`, so that a fixed file loads on the next try."""
+    if spec.loader is None:
+        raise RegistryError(f"cannot load {spec.origin or spec.name}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        for name in [name for name in sys.modules if name == spec.name or name.startswith(f"{spec.name}.")]:
+            del sys.modules[name]
+        raise
+    return module
+
+
+def _task_modules(folder: Path) -> list[Path]:
+    """The task modules of a folder: its `.py` files and its packages (sub-folders with an `__init__.py`),
+    in name order; names starting with "_" are left out, and so are folders without `__init__.py` (data)."""
+    if not folder.is_dir():
+        raise RegistryError(f"task folder does not exist: {folder}")
+    found = list(folder.glob("*.py"))
+    found += [path for path in folder.iterdir() if path.is_dir() and (path / "__init__.py").is_file()]
+    return sorted((path for path in found if not path.name.startswith("_")), key=lambda path: path.name)
+
+
 def _discover() -> None:
-    _load_folder(builtin_tasks_dir(), origin_prefix="builtin")
+    _builtin_package()
+    for path in _task_modules(builtin_tasks_dir()):
+        _load(f"{BUILTIN_PACKAGE}.{path.stem}", path, f"builtin {path}")
     for folder in filter(None, os.environ.get(TASKS_DIR_ENV, "").split(os.pathsep)):
         _load_folder(Path(folder), origin_prefix=TASKS_DIR_ENV)
 
@@ -250,37 +314,42 @@ def _origin(origin: str) -> Iterator[None]:
 
 
 def load_task_file(path: Path, origin_prefix: str = "file") -> None:
-    """Execute one task file so that its `register_task` calls take effect."""
+    """Execute one task module, a `.py` file or a package folder, so that its `register_task` calls
+    take effect. Each gets a module name of its own, from its name and a hash of its path."""
     path = path.resolve()
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
-    module_name = f"_diffa_eval_task_{path.stem}_{digest}"
+    _load(f"_diffa_eval_task_{path.stem}_{digest}", path, f"{origin_prefix} {path}")
+
+
+def _load(module_name: str, path: Path, origin: str) -> None:
+    """Import the task module at `path` (a file, or a package folder) as `module_name`, once."""
     if module_name in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise RegistryError(f"cannot load task file {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
     try:
-        with _origin(f"{origin_prefix} {path}"):
-            spec.loader.exec_module(module)
+        with _origin(origin):
+            if module_name.startswith(f"{BUILTIN_PACKAGE}."):
+                importlib.import_module(module_name)
+            elif path.is_dir():
+                _import_folder_package(module_name, path)
+            else:
+                spec = importlib.util.spec_from_file_location(module_name, path)
+                if spec is None:
+                    raise RegistryError(f"cannot load task file {path}")
+                _execute(spec)
+    except RegistryError:
+        raise
     except Exception as error:
-        del sys.modules[module_name]
-        if isinstance(error, RegistryError):
-            raise
-        raise RegistryError(f"task file {path} failed to load: {type(error).__name__}: {error}") from error
+        what = "task package" if path.is_dir() else "task file"
+        raise RegistryError(f"{what} {path} failed to load: {type(error).__name__}: {error}") from error
 
 
 def _load_folder(folder: Path, origin_prefix: str) -> None:
-    if not folder.is_dir():
-        raise RegistryError(f"task folder does not exist: {folder}")
-    for path in sorted(folder.glob("*.py")):
-        if not path.name.startswith("_"):
-            load_task_file(path, origin_prefix)
+    for path in _task_modules(folder):
+        load_task_file(path, origin_prefix)
 
 
 def add_tasks_dir(folder: Path) -> None:
-    """Load the task files of a user folder (after the built-in ones)."""
+    """Load the task modules of a user folder (after the built-in ones)."""
     TASKS.names()  # built-ins first, so that a clash is reported against the user file
     _load_folder(folder, origin_prefix="--tasks-dir")
 

@@ -1,4 +1,4 @@
-"""Regenerate the bundled `sample` splits under tasks/samples/ (needs espeak-ng on PATH).
+"""Regenerate the bundled `sample` splits, each in its benchmark's tasks/<benchmark>/samples/ (needs espeak-ng).
 
 The samples are real audio made here: speech synthesized with espeak-ng, and tones, noise,
 clicks and chords synthesized with numpy. They follow the exact layouts of the real
@@ -21,7 +21,14 @@ import numpy as np
 import soundfile
 import soxr
 
-ROOT = Path(__file__).resolve().parent.parent / "tasks" / "samples"
+TASKS = Path(__file__).resolve().parent.parent / "tasks"
+
+
+def samples(benchmark: str) -> Path:
+    """The bundled sample folder of a benchmark's task package."""
+    return TASKS / benchmark / "samples"
+
+
 NAMESPACE = uuid.UUID("7a0c1f9e-3b52-4d8e-9a61-0d5e2f6b8c41")
 RNG = np.random.default_rng(20261122)
 
@@ -221,7 +228,7 @@ def mmau_items() -> list[tuple[dict[str, object], np.ndarray, int]]:
 
 
 def write_mmau() -> None:
-    folder = ROOT / "mmau_test_mini"
+    folder = samples("mmau") / "mmau_test_mini"
     (folder / "test-mini-audios").mkdir(parents=True, exist_ok=True)
     records = []
     for index, (record, audio, rate) in enumerate(mmau_items()):
@@ -265,7 +272,7 @@ LIBRISPEECH = {
 
 def write_librispeech() -> None:
     for subset, (speaker, chapter, voice, speed, texts) in LIBRISPEECH.items():
-        folder = ROOT / "librispeech" / "LibriSpeech" / subset / speaker / chapter
+        folder = samples("librispeech") / "LibriSpeech" / subset / speaker / chapter
         folder.mkdir(parents=True, exist_ok=True)
         lines = []
         for index, text in enumerate(texts):
@@ -363,7 +370,7 @@ MMSU_ITEMS = [
 
 def write_mmsu() -> None:
     """MMSU in the official inference-output layout: JSONL metadata naming WAV files."""
-    folder = ROOT / "mmsu"
+    folder = samples("mmsu")
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     lines = []
     for index, (text, voice, question, choices, answer, category, sub, task) in enumerate(MMSU_ITEMS):
@@ -386,7 +393,7 @@ def write_mmsu() -> None:
 
 def write_mmau_test() -> None:
     """MMAU test layout: answers withheld, audio under test-audios/."""
-    folder = ROOT / "mmau_test"
+    folder = samples("mmau") / "mmau_test"
     (folder / "test-audios").mkdir(parents=True, exist_ok=True)
     items = [
         ("How many beeps are there?", ["Two", "Three", "Four", "Five"], beeps(3, 22050), 22050, "sound"),
@@ -428,7 +435,7 @@ def write_mmau_test() -> None:
 
 def write_mmar() -> None:
     """MMAR layout: MMAR-meta.jsonl naming files under audio/; one clip is longer than 30 s."""
-    folder = ROOT / "mmar"
+    folder = samples("mmar")
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     long_clip = np.concatenate([beeps(4, 8000), silence(30.0, 8000), tone(660, 0.5, 8000)])
     items = [
@@ -580,7 +587,7 @@ VOICEBENCH = {
 
 def write_voicebench() -> None:
     """VoiceBench subsets as JSONL records in the hub's fields, naming FLAC files of the spoken prompt."""
-    folder = ROOT / "voicebench"
+    folder = samples("voicebench")
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     for config, items in VOICEBENCH.items():
         lines = []
@@ -607,5 +614,5 @@ if __name__ == "__main__":
 
     for name in sys.argv[1:] or list(WRITERS):
         WRITERS[name]()
-    total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
-    print(f"wrote {ROOT} ({total / 1024:.0f} KiB)")
+    total = sum(p.stat().st_size for p in TASKS.glob("*/samples/**/*") if p.is_file())
+    print(f"wrote {TASKS}/*/samples ({total / 1024:.0f} KiB)")

@@ -37,14 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diffa_eval.scoring.voicebench import (
-    bbh_answer,
-    ifeval_check,
-    ifeval_summary,
-    mcq_letter,
-    refuses,
-)
-from diffa_eval.task import TASKS
+from diffa_eval.task import TASKS, builtin_module
+
+VOICEBENCH = builtin_module("voicebench")
+EVALUATORS = builtin_module("voicebench.evaluators")
+bbh_answer, mcq_letter, refuses = EVALUATORS.bbh_answer, EVALUATORS.mcq_letter, EVALUATORS.refuses
+ifeval_check, ifeval_summary = EVALUATORS.ifeval_check, EVALUATORS.ifeval_summary
 
 EVALUATOR_FILES = ("base.py", "mcq.py", "bbh.py", "harm.py", "ifeval.py")
 IFEVAL_FOLDER = "instruction_following_eval"
@@ -467,7 +465,7 @@ def compare_bbh_task(official: types.ModuleType, rng: random.Random, count: int)
     evaluator = official.BBHEvaluator()
     items = list(bbh_responses(rng, bbh_phrases_by_task(official), count))
     records = [{"id": name, "prompt": "", "reference": "yes", "index": i} for i, (_, name) in enumerate(items)]
-    samples = sys.modules[type(task).__module__]._unique_ids([task.sample_from_record(r) for r in records])
+    samples = VOICEBENCH._unique_ids([task.sample_from_record(r) for r in records])
     renamed = sum(sample.id != sample.fields["id"] for sample in samples)
     tally = Tally(f"bbh through the task ({renamed} ids renamed)")
     for (response, sample_id), sample in zip(items, samples, strict=True):

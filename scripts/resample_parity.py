@@ -33,7 +33,11 @@ from diffa_eval.resample import SINC_HANN, SOXR, resample  # noqa: E402 - after 
 FIXTURE = ROOT / "tests" / "golden" / "resample_torchaudio.npz"
 TARGET = 16_000
 RATES = (44_100, 48_000, 22_050, 11_025, 8_000, 16_000)
-SAMPLE_CLIPS = ("tasks/samples/mmau_test/test-audios", "tasks/samples/mmar/audio", "tasks/samples/mmau_test_mini")
+SAMPLE_CLIPS = (
+    "tasks/mmau/samples/mmau_test/test-audios",
+    "tasks/mmar/samples/audio",
+    "tasks/mmau/samples/mmau_test_mini",
+)
 
 
 def probe_signal(rate: int, seconds: float, seed: int) -> np.ndarray:

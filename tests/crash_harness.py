@@ -149,8 +149,7 @@ TASK_FILE = textwrap.dedent('''
     from pathlib import Path
 
     from diffa_eval.scoring.metrics import Accuracy, MeanScore
-    from diffa_eval.scoring.scorers import SCORERS
-    from diffa_eval.task import LoadedData, Task, register_task
+    from diffa_eval.task import LoadedData, Task, builtin_module, register_task
     from diffa_eval.types import AudioRef, DatasetInfo, Sample, Score
 
     DATA = Path(os.environ["CRASHY_DATA"])
@@ -165,7 +164,7 @@ TASK_FILE = textwrap.dedent('''
         def __init__(self, name, judged):
             self.name = name
             if judged:
-                self.scorer = SCORERS.get("voicebench_open_judge")
+                self.scorer = builtin_module("voicebench.scorers").VoiceBenchOpenJudge()
                 self.metrics = (MeanScore("gpt_score"),)
             else:
                 self.metrics = (Accuracy(),)

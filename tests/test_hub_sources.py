@@ -7,7 +7,6 @@ configs, exactly as hub dataset repositories do; the task's hub id is pointed at
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 
 from diffa_eval.runner import RunOptions, evaluate
 from diffa_eval.store import read_run
-from diffa_eval.task import TASKS
+from diffa_eval.task import TASKS, builtin_module
 from diffa_eval.types import ModelSpec
 
 
@@ -34,7 +33,7 @@ def _point_hub_at(monkeypatch: pytest.MonkeyPatch, task: Any, repo: Path) -> Non
     if hasattr(task, "hub_id"):
         monkeypatch.setattr(task, "hub_id", str(repo))
     else:
-        monkeypatch.setattr(sys.modules[type(task).__module__], "HUB_ID", str(repo))
+        monkeypatch.setattr(builtin_module(task.name.split("_")[0]), "HUB_ID", str(repo))  # e.g. librispeech
 
 
 def test_librispeech_from_the_hub_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

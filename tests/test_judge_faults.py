@@ -21,7 +21,6 @@ import pytest
 
 from diffa_eval.runner import RunOptions, RunOutcome, evaluate
 from diffa_eval.scoring.judge import JudgeSettings
-from diffa_eval.scoring.voicebench import scorers as voicebench_scorers
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
 from diffa_eval.types import ModelSpec
@@ -53,9 +52,7 @@ def judge(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ChatServe
     monkeypatch.setenv("DIFFA_EVAL_CACHE_DIR", str(tmp_path / "cache"))
     from_env = JudgeSettings.from_env
     quick = {"timeout_s": TIMEOUT_S, "max_retries": MAX_RETRIES, "backoff_s": 0.001, "max_backoff_s": 0.01}
-    monkeypatch.setattr(
-        voicebench_scorers.JudgeSettings, "from_env", classmethod(lambda cls, **overrides: from_env(**quick))
-    )
+    monkeypatch.setattr(JudgeSettings, "from_env", classmethod(lambda cls, **overrides: from_env(**quick)))
     with running() as server:
         monkeypatch.setenv("DIFFA_EVAL_JUDGE_BASE_URL", server.url)
         yield server

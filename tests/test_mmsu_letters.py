@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from diffa_eval.scoring.letters import LetterStatus, mmsu_letter
-from diffa_eval.scoring.scorers import SCORERS
+from diffa_eval.task import TASKS
 from diffa_eval.types import Sample
 
 PARSED, EMPTY, UNPARSABLE = LetterStatus.PARSED, LetterStatus.EMPTY, LetterStatus.UNPARSABLE
@@ -54,12 +54,12 @@ ITEM = Sample("q1", None, "Tea", ("Coffee", "Tea", "Water", "Juice"))
 def test_official_and_strict_protocols(
     response: str, official: float | None, strict: float, parse_failed: float
 ) -> None:
-    score = SCORERS.get("mmsu_letter")(ITEM, response)
+    score = TASKS.get("mmsu").scorer(ITEM, response)
     assert score.value == official
     assert (score.details["strict"], score.details["parse_failed"]) == (strict, parse_failed)
 
 
 def test_a_letter_is_correct_when_its_option_text_equals_the_answer() -> None:
     duplicated = Sample("q2", None, "Yes", ("Yes", "No", "Yes", "Maybe"))
-    scorer = SCORERS.get("mmsu_letter")
+    scorer = TASKS.get("mmsu").scorer
     assert [scorer(duplicated, letter).value for letter in "ABCD"] == [1.0, 0.0, 1.0, 0.0]

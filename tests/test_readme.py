@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import shlex
@@ -44,7 +46,8 @@ def test_the_python_example_runs(tmp_path: Path, monkeypatch) -> None:  # type: 
     assert (tmp_path / "results" / "runs" / "oracle").is_dir()
 
 
-def test_the_task_example_runs(tmp_path: Path) -> None:
+def _task_example(tmp_path: Path) -> Path:
+    """The README's task file in a folder of its own, with its two questions."""
     folder = tmp_path / "my_tasks"
     folder.mkdir()
     (folder / "yes_no.py").write_text(_code_after("## Adding a task", "python"))
@@ -56,6 +59,11 @@ def test_the_task_example_runs(tmp_path: Path) -> None:
         + json.dumps({"id": "q2", "audio": "q2.wav", "question": "Is it quiet?", "answer": "no"})
         + "\n"
     )
+    return folder
+
+
+def test_the_task_example_runs(tmp_path: Path) -> None:
+    folder = _task_example(tmp_path)
     try:
         add_tasks_dir(folder)
         result = runner.invoke(app, ["run", "-m", "oracle", "-t", "my_yes_no", "--output-dir", str(tmp_path), "-q"])
@@ -63,6 +71,30 @@ def test_the_task_example_runs(tmp_path: Path) -> None:
         TASKS.unregister("my_yes_no")
     assert result.exit_code == 0, result.output
     assert "2 generated" in result.output and "100.00" in result.output
+
+
+def test_the_task_example_has_its_own_leaderboard_group_and_columns_after_its_file_is_gone(tmp_path: Path) -> None:
+    folder = _task_example(tmp_path)
+    runs = tmp_path / "runs"
+    try:
+        add_tasks_dir(folder)
+        for model in ("oracle", "chance"):
+            ran = runner.invoke(app, ["run", "-m", model, "-t", "my_yes_no", "--output-dir", str(runs), "-q"])
+            assert ran.exit_code == 0, ran.output
+    finally:
+        TASKS.unregister("my_yes_no")
+    (folder / "yes_no.py").unlink()
+    table = runner.invoke(app, ["table", str(runs), "--format", "csv"])
+    assert table.exit_code == 0, table.output
+    cells = {(row["model"], row["column"]): row for row in csv.DictReader(io.StringIO(table.output))}
+    assert {row["benchmark"] for row in cells.values()} == {"my_yes_no"}
+    columns = ("yes items", "no items", "all")
+    assert [float(cells["oracle", column]["value"]) for column in columns] == [100.0, 100.0, 100.0]
+    yes, no, overall = (float(cells["chance", column]["value"]) for column in columns)
+    assert {yes, no} <= {0.0, 100.0} and overall == (yes + no) / 2  # one item each
+    terminal = runner.invoke(app, ["table", str(runs)]).output
+    assert "Yes/no questions" in terminal and "yes items" in terminal
+    assert "Yes/no questions: accuracy (%), MMAU's string match" in terminal
 
 
 def test_the_model_example_runs(tmp_path: Path) -> None:

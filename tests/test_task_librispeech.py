@@ -34,6 +34,19 @@ def test_a_local_copy_is_found_under_the_data_dir(tmp_path: Path) -> None:
     assert loaded.info.source == "local"
 
 
+def test_a_copy_in_another_folder_gives_the_same_samples_apart_from_where_the_audio_lies(tmp_path: Path) -> None:
+    loaded = []
+    for copy in ("one", "two"):
+        chapter = tmp_path / copy / "LibriSpeech" / "test-other" / "7" / "42"
+        write_audio(chapter / "7-42-0000.flac")
+        (chapter / "7-42.trans.txt").write_text("7-42-0000 HELLO THERE\n")
+        loaded.append(TASKS.get("librispeech_test_other").load("test", data_dir=tmp_path / copy).samples[0])
+    first, second = loaded
+    assert first.audio is not None and second.audio is not None and first.audio.path != second.audio.path
+    assert first.fields == second.fields  # what a stored score's inputs are checked against
+    assert (first.id, first.reference) == (second.id, second.reference)
+
+
 def test_hub_records_keep_their_audio_bytes() -> None:
     task: Any = TASKS.get("librispeech_test_clean")
     record = {

@@ -124,3 +124,90 @@ def test_the_environment_variable_and_entry_points_add_tasks(task_folder: Path, 
     names = {row["name"] for row in json.loads(done.stdout)}
     assert any(n.startswith("beeps_") for n in names)
     assert any(n.startswith("plugged_") for n in names)
+
+
+PACKAGE_INIT = textwrap.dedent('''
+    """Chirp counting: a user task package whose modules import each other relatively."""
+    from pathlib import Path
+
+    from diffa_eval.scoring.metrics import Accuracy
+    from diffa_eval.task import LoadedData, Task, register_task
+    from diffa_eval.types import AudioRef, DatasetInfo, Sample
+
+    from .scoring import CountScorer
+
+    DATA = Path(__file__).parent / "data"
+
+
+    class Chirps(Task):
+        name = "NAME"
+        version = 1
+        description = "How many chirps?"
+        splits = ("test",)
+        scorer = CountScorer()
+        metrics = (Accuracy(),)
+
+        def load(self, split, data_dir=None):
+            return LoadedData([self.sample_from_record({"id": "c1", "answer": "two"}, DATA)], DatasetInfo("local", "x"))
+
+        def sample_from_record(self, record, base_dir=None):
+            return Sample(record["id"], AudioRef(path=str(base_dir / "chirp.wav")), record["answer"],
+                          ("one", "two"), dict(record))
+
+        def prompt(self, sample):
+            return "How many chirps?"
+
+
+    register_task(Chirps())
+''')
+
+PACKAGE_SCORING = textwrap.dedent('''
+    """The package's own scorer."""
+    from diffa_eval.scoring.choice import token_set_match
+    from diffa_eval.types import Score
+
+
+    class CountScorer:
+        name = "chirp_count"
+        description = "answer text match"
+
+        def __call__(self, sample, prediction):
+            return Score(float(token_set_match(prediction or "", sample.reference, sample.choices)), prediction)
+''')
+
+
+def test_a_package_in_a_task_folder_is_one_task_module_whose_modules_import_relatively(tmp_path: Path) -> None:
+    name = f"chirps_{tmp_path.name[-6:].replace('-', '_')}"
+    package = tmp_path / "tasks" / "chirps"
+    write_audio(package / "data" / "chirp.wav")
+    (package / "__init__.py").write_text(PACKAGE_INIT.replace("NAME", name))
+    (package / "scoring.py").write_text(PACKAGE_SCORING)
+    (tmp_path / "tasks" / "notes").mkdir()  # a folder without __init__.py holds data, not a task
+    (tmp_path / "tasks" / "notes" / "broken.py").write_text("raise SystemExit('never imported')\n")
+    try:
+        add_tasks_dir(tmp_path / "tasks")
+        assert TASKS.entry(name).origin == f"--tasks-dir {package}"
+        assert type(TASKS.get(name).scorer).__name__ == "CountScorer"
+        ran = CliRunner().invoke(app, ["run", "-m", "oracle", "-t", name, "--output-dir", str(tmp_path / "runs"), "-q"])
+    finally:
+        if name in TASKS:
+            TASKS.unregister(name)
+    assert ran.exit_code == 0, ran.output
+    assert "1 generated" in ran.output and "100.00" in ran.output
+
+
+def test_a_broken_task_package_is_reported_with_its_path_and_loads_once_fixed(tmp_path: Path) -> None:
+    name = f"chirps_{tmp_path.name[-6:].replace('-', '_')}"
+    package = tmp_path / "chirps"
+    write_audio(package / "data" / "chirp.wav")
+    (package / "__init__.py").write_text(PACKAGE_INIT.replace("NAME", name))
+    (package / "scoring.py").write_text("import nonexistent_module_xyz\n")
+    with pytest.raises(RegistryError, match=r"task package .*chirps failed to load: ModuleNotFoundError"):
+        add_tasks_dir(tmp_path)
+    (package / "scoring.py").write_text(PACKAGE_SCORING)
+    try:
+        add_tasks_dir(tmp_path)
+        assert name in TASKS
+    finally:
+        if name in TASKS:
+            TASKS.unregister(name)

@@ -17,8 +17,11 @@ import pytest
 pytest.importorskip("lm_eval", reason="the ifeval extra is not installed")
 
 from diffa_eval.errors import MissingDependencyError
-from diffa_eval.scoring.voicebench import IFEvalResult, ifeval_check, ifeval_summary
-from diffa_eval.scoring.voicebench import ifeval as ifeval_module
+from diffa_eval.task import builtin_module
+
+ifeval_module = builtin_module("voicebench.evaluators.ifeval")
+IFEvalResult = ifeval_module.IFEvalResult
+ifeval_check, ifeval_summary = ifeval_module.ifeval_check, ifeval_module.ifeval_summary
 
 NO_COMMA = "punctuation:no_comma"
 LOWERCASE = "change_case:english_lowercase"
@@ -219,7 +222,8 @@ def test_sentence_counting_never_downloads() -> None:
         "def refuse(*args, **kwargs):\n"
         "    raise AssertionError('nltk.download was called')\n"
         "nltk.download = refuse\n"
-        "from diffa_eval.scoring.voicebench import ifeval_check\n"
+        "from diffa_eval.task import builtin_module\n"
+        "ifeval_check = builtin_module('voicebench.evaluators').ifeval_check\n"
         "ids = ['length_constraints:number_sentences', 'change_case:capital_word_frequency']\n"
         "kwargs = [{'num_sentences': 3, 'relation': 'less than'},\n"
         "          {'capital_frequency': 1, 'capital_relation': 'at least'}]\n"

@@ -13,16 +13,20 @@ from collections.abc import Sequence
 
 import pytest
 
-from diffa_eval.scoring.voicebench import bbh_answer, bbh_reference, bbh_task, mcq_letter, refuses, seeded_choice
-from diffa_eval.scoring.voicebench.bbh_rules import (
-    HYPERBATON_RULES,
-    NAVIGATE_RULES,
-    SPORTS_UNDERSTANDING_RULES,
-    WEB_OF_LIES_RULES,
-    YES_NO_RULES,
+from diffa_eval.task import builtin_module
+
+evaluators = builtin_module("voicebench.evaluators")
+bbh_answer, bbh_reference, bbh_task = evaluators.bbh_answer, evaluators.bbh_reference, evaluators.bbh_task
+mcq_letter, refuses, seeded_choice = evaluators.mcq_letter, evaluators.refuses, evaluators.seeded_choice
+bbh_rules = builtin_module("voicebench.evaluators.bbh_rules")
+HYPERBATON_RULES, NAVIGATE_RULES, YES_NO_RULES = (
+    bbh_rules.HYPERBATON_RULES,
+    bbh_rules.NAVIGATE_RULES,
+    bbh_rules.YES_NO_RULES,
 )
-from diffa_eval.scoring.voicebench.harm import REFUSAL_PHRASES
-from diffa_eval.scoring.voicebench.mcq import MCQ_TEMPLATES
+SPORTS_UNDERSTANDING_RULES, WEB_OF_LIES_RULES = bbh_rules.SPORTS_UNDERSTANDING_RULES, bbh_rules.WEB_OF_LIES_RULES
+REFUSAL_PHRASES = builtin_module("voicebench.evaluators.harm").REFUSAL_PHRASES
+MCQ_TEMPLATES = builtin_module("voicebench.evaluators.mcq").MCQ_TEMPLATES
 
 # (response, letter the official mcq evaluator reads; None: it guesses)
 MCQ_CASES = [
@@ -242,10 +246,10 @@ def test_seeded_choice_needs_options() -> None:
         seeded_choice("x", [])
 
 
-def test_importing_the_rules_imports_no_third_party_package() -> None:
+def test_importing_the_rules_imports_none_of_the_ifeval_packages_nor_torch() -> None:
     code = (
-        "import sys, diffa_eval.scoring.voicebench\n"
-        "print(sorted(m for m in ('lm_eval', 'nltk', 'langdetect', 'punkt', 'torch', 'numpy') if m in sys.modules))"
+        "import sys\nfrom diffa_eval.task import builtin_module\nbuiltin_module('voicebench.evaluators')\n"
+        "print(sorted(m for m in ('lm_eval', 'nltk', 'langdetect', 'punkt', 'torch') if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"

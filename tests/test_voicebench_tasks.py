@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 
 from diffa_eval.runner import RunOptions, evaluate
-from diffa_eval.scoring.voicebench import scorers as voicebench_scorers
-from diffa_eval.scoring.voicebench.fallback import seeded_choice
+from diffa_eval.scoring.judge import JudgeSettings
 from diffa_eval.store import read_run
-from diffa_eval.task import TASKS
+from diffa_eval.task import TASKS, builtin_module
 from diffa_eval.types import ModelSpec, Sample
 
 from .chat_server import SERVER_ERROR, ChatServer, Reply, fast, running
 
 MCQ = TASKS.get("voicebench_openbookqa")
+seeded_choice = builtin_module("voicebench.evaluators").seeded_choice
 
 
 def test_every_subset_is_a_task_in_the_voicebench_group() -> None:
@@ -86,7 +86,7 @@ def chat() -> Iterator[ChatServer]:
 
 
 def _point_judge_at(monkeypatch: pytest.MonkeyPatch, chat: ChatServer) -> None:
-    monkeypatch.setattr(voicebench_scorers.JudgeSettings, "from_env", classmethod(lambda cls: fast(chat)))
+    monkeypatch.setattr(JudgeSettings, "from_env", classmethod(lambda cls: fast(chat)))
 
 
 def _run(tmp_path: Path, task: str = "voicebench_alpacaeval", output: str = "runs") -> Any:
@@ -195,8 +195,9 @@ def test_score_asks_the_judge_named_on_the_command_line(
 
 
 def test_a_judge_rating_that_is_not_a_finite_number_is_no_rating() -> None:
-    from diffa_eval.scoring.judge import JudgeOutputError, open_rating
+    from diffa_eval.scoring.judge import JudgeOutputError
 
+    open_rating = builtin_module("voicebench.judging").open_rating
     for text in ("nan", "inf", "-inf"):
         with pytest.raises(JudgeOutputError, match="not a finite score"):
             open_rating(text)

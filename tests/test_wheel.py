@@ -1,4 +1,4 @@
-"""An installed wheel carries the built-in tasks and their sample data."""
+"""An installed wheel carries the built-in task packages, their sample data, and imports them by one name."""
 
 from __future__ import annotations
 
@@ -55,6 +55,21 @@ def test_a_wheel_installed_in_a_fresh_venv_lists_and_runs_the_builtin_tasks(tmp_
     ).stdout
     assert where.startswith(str(venv))
 
+    imported = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "from diffa_eval.task import builtin_module; m = builtin_module('voicebench.evaluators'); "
+            "print(m.__file__); print(m.mcq_letter('(B) Photosynthesis'))",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert imported[0].startswith(str(venv)) and "_builtin_tasks" in imported[0] and imported[1] == "B"
+
     listed = subprocess.run(
         [cli, "list", "tasks", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
@@ -69,7 +84,7 @@ def test_a_wheel_installed_in_a_fresh_venv_lists_and_runs_the_builtin_tasks(tmp_
             "-m",
             "oracle",
             "-t",
-            "mmau_test_mini,librispeech_test_other",
+            "mmau_test_mini,librispeech_test_other,voicebench_bbh",
             "--split",
             "sample",
             "--output-dir",
@@ -83,4 +98,4 @@ def test_a_wheel_installed_in_a_fresh_venv_lists_and_runs_the_builtin_tasks(tmp_
         timeout=300,
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "10 generated" in ran.stdout and "5 generated" in ran.stdout
+    assert "10 generated" in ran.stdout and "5 generated" in ran.stdout and "2 generated" in ran.stdout

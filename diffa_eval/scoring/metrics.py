@@ -32,10 +32,18 @@ class Metric(Protocol):
     it follows (e.g. "official string match"), `unit` the unit of its values ("%" or a rating scale).
     """
 
-    name: str
-    lower_is_better: bool
-    title: str
-    protocol: str
+    # Read-only, so that the frozen metric dataclasses satisfy the protocol.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def lower_is_better(self) -> bool: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def protocol(self) -> str: ...
 
     @property
     def unit(self) -> str: ...

@@ -1,8 +1,10 @@
-"""Scorers: one sample's prediction -> Score, registered by name so tasks can share them.
+"""Scorers: one sample's prediction -> Score; the rules several benchmarks share are registered by name.
 
-Each scorer reproduces one official scoring rule. `prediction` is None when a predictions
-file has no model text for a record (as the task reads it, see `Task.prediction_of`); each
-scorer handles that as its official script does.
+Each scorer reproduces one official scoring rule. `SCORERS` holds the shared ones (MMAU's and
+MMAR's string match, withheld answers, Whisper's WER); a rule only one benchmark uses lives with
+that benchmark's task, which holds its scorer object (e.g. MMSU's letter rule, VoiceBench's
+evaluators). `prediction` is None when a predictions file has no model text for a record (as the
+task reads it, see `Task.prediction_of`); each scorer handles that as its official script does.
 Scorers that call a service (an LLM judge) are `BatchScorer`s: they score many predictions at
 once, concurrently, and the runner calls them after generation.
 """
@@ -16,7 +18,6 @@ from ..errors import DataError
 from ..registry import Registry
 from ..types import Sample, Score, Unscored
 from .choice import token_set_match
-from .letters import LETTERS, LetterStatus, mmsu_letter
 from .wer import NORMALIZER, english_normalizer, word_errors
 
 
@@ -60,44 +61,6 @@ class HiddenAnswers:
         return Score(None, extracted=prediction, explanation="answers are withheld: submit the predictions file")
 
 
-class MMSULetter:
-    name = "mmsu_letter"
-    description = (
-        "MMSU official letter rule: first character A-D, else the second-to-last; correct when that option's "
-        "text equals the answer. Official protocol leaves format errors and non-text responses out; `strict` "
-        "counts them wrong."
-    )
-
-    def __call__(self, sample: Sample, prediction: str | None) -> Score:
-        """`prediction` None is a response that is not text (JSON null, a number): the official scorer
-        cannot read it and leaves the record out; DIFFA's scorer reads it as empty, hence wrong."""
-        if sample.reference is None:
-            raise DataError(f"item {sample.id} has no answer to score against")
-        # An answer that is none of the options (or two of them) is scored as is: no letter, or
-        # either letter, names it, as in the official comparison of option text with answer text.
-        outside = float(sample.reference not in sample.choices)
-        if prediction is None:
-            return Score(
-                None,
-                details={"strict": 0.0, "parse_failed": 1.0, "answer_outside_choices": outside},
-                explanation="response is not text: the official scorer leaves the record out",
-            )
-        answer = mmsu_letter(prediction)
-        options = dict(zip(LETTERS, sample.choices, strict=False))
-        correct = float(answer.letter is not None and options.get(answer.letter) == sample.reference)
-        unparsable = answer.status is LetterStatus.UNPARSABLE
-        return Score(
-            None if unparsable else correct,
-            extracted=answer.letter,
-            details={
-                "strict": correct,
-                "parse_failed": float(answer.status is not LetterStatus.PARSED),
-                "answer_outside_choices": outside,
-            },
-            explanation="format error: the official scorer leaves the record out" if unparsable else None,
-        )
-
-
 class WhisperWER:
     name = "whisper_wer"
     description = (
@@ -119,15 +82,5 @@ class WhisperWER:
 SCORERS: Registry[Scorer] = Registry(
     "scorer", accept=lambda obj: None if isinstance(obj, Scorer) else "expected a Scorer"
 )
-for _scorer in (ChoiceTextMatch(), HiddenAnswers(), MMSULetter(), WhisperWER()):
+for _scorer in (ChoiceTextMatch(), HiddenAnswers(), WhisperWER()):
     SCORERS.register(_scorer.name, _scorer, description=_scorer.description)
-
-
-def _register_voicebench() -> None:
-    from .voicebench.scorers import VOICEBENCH_SCORERS
-
-    for scorer in VOICEBENCH_SCORERS:
-        SCORERS.register(scorer.name, scorer, description=scorer.description)
-
-
-_register_voicebench()

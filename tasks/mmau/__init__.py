@@ -47,6 +47,7 @@ from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
 from diffa_eval.types import DatasetInfo, GenerationConfig, Sample
 
 SAMPLES = Path(__file__).parent / "samples"
+STRING_MATCH = "official string match: the answer's words present, no word only another option has"
 LABEL_VERSIONS = {
     "a2f7539b406a7a466d554e15a22342dbfe53c461": "MMAU-v05.15.25",
     "344d99bb206f8be8e69b4507988556fb52b36b02": "MMAU-v05.15.25",
@@ -66,7 +67,7 @@ def _diffa_prompt(sample: Sample) -> str:
 class MMAU(Task):
     version = 2
     groups = ("mmau",)
-    metrics = (Accuracy(),)
+    metrics = (Accuracy(title="accuracy", protocol=STRING_MATCH),)
     generation = GenerationConfig(max_new_tokens=64)
     breakdown_fields = ("task", "difficulty", "sub-category")
     prediction_fields = ("prediction", "model_output", "model_prediction")

@@ -10,21 +10,14 @@ verdict, and store the judge's model, endpoint, prompt hash and replies with eac
 
 from __future__ import annotations
 
-import logging
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from typing import Any
 
-from ...errors import DataError, DiffaEvalError
-from ...types import Sample, Score, Unscored
-from ..judge import JudgeClient, JudgeFailure, JudgeSettings, JudgeVerdict, open_prompt, open_score, qa_prompt, qa_vote
-from .bbh import bbh_answer, bbh_reference
-from .fallback import seeded_choice
-from .harm import refuses
-from .ifeval import ifeval_check
-from .mcq import mcq_letter
+from diffa_eval.errors import DataError, MissingDependencyError
+from diffa_eval.scoring.judge import JudgeScorer, JudgeVerdict, judgement
+from diffa_eval.types import Sample, Score, Unscored
 
-log = logging.getLogger(__name__)
+from .evaluators import bbh_answer, bbh_reference, ifeval_check, mcq_letter, refuses, seeded_choice
+from .judging import open_prompt, open_score, qa_prompt, qa_vote
 
 
 def _fallback_score(correct: bool, guessed: bool, guess_correct: bool) -> Score:
@@ -90,55 +83,7 @@ class VoiceBenchIFEval:
         )
 
 
-class _JudgeScorer(ABC):
-    """Shared by the judge-scored subsets: build prompts, ask the judge, turn verdicts into scores."""
-
-    name: str
-    description: str
-
-    def __call__(self, sample: Sample, prediction: str | None) -> Score:
-        result = self.score_batch([(sample, prediction)])[0]
-        if isinstance(result, Unscored):
-            raise DataError(result.reason)
-        return result
-
-    @abstractmethod
-    def judge_prompt(self, sample: Sample, prediction: str) -> str:
-        """The text sent to the judge for one prediction."""
-
-    @abstractmethod
-    def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score | Unscored:
-        """The score the judge's replies give (Unscored when something else it needs is missing)."""
-
-    def score_batch(self, items: Sequence[tuple[Sample, str | None]]) -> list[Score | Unscored]:
-        settings = JudgeSettings.from_env()
-        if not settings.configured:
-            return [Unscored(settings.how_to_configure, pending=True) for _ in items]
-        client = JudgeClient(settings)
-        prompts = [self.judge_prompt(sample, prediction or "") for sample, prediction in items]
-        verdicts = client.judge_many(prompts)
-        results: list[Score | Unscored] = []
-        for (sample, prediction), verdict in zip(items, verdicts, strict=True):
-            if isinstance(verdict, JudgeFailure):
-                results.append(Unscored(f"judge failed after {verdict.attempts} requests: {verdict.message}"))
-                continue
-            try:
-                results.append(self.verdict_score(sample, prediction or "", verdict))
-            except DiffaEvalError as error:
-                results.append(Unscored(str(error)))
-        return results
-
-
-def _judgement(verdict: JudgeVerdict) -> dict[str, Any]:
-    return {
-        "model": verdict.model,
-        "endpoint": verdict.endpoint,
-        "prompt_sha256": verdict.prompt_sha256,
-        "replies": list(verdict.texts),
-    }
-
-
-class VoiceBenchOpenJudge(_JudgeScorer):
+class VoiceBenchOpenJudge(JudgeScorer):
     name = "voicebench_open_judge"
     description = "VoiceBench open-ended rubric: an LLM judge rates the response 1-5 (3 samples), mean rating."
 
@@ -147,10 +92,10 @@ class VoiceBenchOpenJudge(_JudgeScorer):
 
     def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score:
         rating = open_score(verdict.texts)
-        return Score(rating, details={"rating": rating}, judgement=_judgement(verdict))
+        return Score(rating, details={"rating": rating}, judgement=judgement(verdict))
 
 
-class VoiceBenchQAJudge(_JudgeScorer):
+class VoiceBenchQAJudge(JudgeScorer):
     name = "voicebench_qa_judge"
     description = (
         "VoiceBench sd-qa: LLM judge Yes/No majority of 3, and PEDANT (qa-metrics 0.2.17); score = their mean."
@@ -160,8 +105,7 @@ class VoiceBenchQAJudge(_JudgeScorer):
         return qa_prompt(str(sample.fields.get("prompt", "")), sample.reference or "", prediction)
 
     def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score | Unscored:
-        from ...errors import MissingDependencyError
-        from ..pedant import PedantModelMismatch, pedant_correct
+        from diffa_eval.scoring.pedant import PedantModelMismatch, pedant_correct
 
         gpt = float(qa_vote(verdict.texts))
         try:
@@ -171,14 +115,4 @@ class VoiceBenchQAJudge(_JudgeScorer):
         except (MissingDependencyError, DataError) as error:
             # The official score needs both halves; the judge's verdict is cached, so scoring later is free.
             return Unscored(f"SD-QA needs PEDANT as well as the judge: {error}", pending=True)
-        return Score(gpt, details={"gpt": gpt, "pedant": pedant}, judgement=_judgement(verdict))
-
-
-VOICEBENCH_SCORERS = (
-    VoiceBenchChoice(),
-    VoiceBenchBBH(),
-    VoiceBenchRefusal(),
-    VoiceBenchIFEval(),
-    VoiceBenchOpenJudge(),
-    VoiceBenchQAJudge(),
-)
+        return Score(gpt, details={"gpt": gpt, "pedant": pedant}, judgement=judgement(verdict))

@@ -7,7 +7,8 @@ Locally: a folder with a JSONL/JSON metadata file in the official inference outp
 (`id`, `audio_path`, `question`, `choice_a`..`choice_d`, `answer_gt`, `category`,
 `sub-category`, ...), or a downloaded copy of the hub dataset.
 
-Scoring: the official `mmsu_evaluation.py` letter rule (see `diffa_eval.scoring.letters`).
+Scoring: the official `mmsu_evaluation.py` letter rule (`scoring.py`; the letter itself is read by
+`diffa_eval.scoring.letters`).
 `accuracy` is the official protocol, which leaves format errors and responses that are not
 text (JSON null, numbers) out of the denominator; `accuracy_strict` counts them wrong, as
 DIFFA's own evaluation does; `parse_failure_rate` is the share of responses without a
@@ -38,15 +39,16 @@ from diffa_eval.errors import DataError
 from diffa_eval.prompts import lettered
 from diffa_eval.scoring.letters import LETTERS
 from diffa_eval.scoring.metrics import Accuracy
-from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
 from diffa_eval.types import DatasetInfo, GenerationConfig, Sample
+
+from .scoring import MMSULetter
 
 log = logging.getLogger(__name__)
 
 HUB_ID = "ddwang2000/MMSU"
 HUB_SPLIT = "train"
-SAMPLE_DIR = Path(__file__).parent / "samples" / "mmsu"
+SAMPLE_DIR = Path(__file__).parent / "samples"
 CHOICE_KEYS = ("choice_a", "choice_b", "choice_c", "choice_d")
 
 INSTRUCTION = "Choose the most suitable answer from options A, B, C, and D. You must respond with only A, B, C, or D."
@@ -112,13 +114,27 @@ class MMSU(Task):
     name = "mmsu"
     version = 2
     description = "MMSU: 5,000 spoken-language perception/reasoning questions (47 tasks), official letter rule."
-    scorer = SCORERS.get("mmsu_letter")
+    scorer = MMSULetter()
     leaderboard = LEADERBOARD
     metrics = (
-        Accuracy(),
-        Accuracy("accuracy_strict", field="strict"),
-        Accuracy("parse_failure_rate", field="parse_failed", lower_is_better=True),
-        Accuracy("answer_outside_choices_rate", field="answer_outside_choices", lower_is_better=True),
+        Accuracy(title="accuracy", protocol="official letter rule; unparsable answers are left out"),
+        Accuracy(
+            "accuracy_strict", field="strict", title="strict accuracy", protocol="unparsable answers count as wrong"
+        ),
+        Accuracy(
+            "parse_failure_rate",
+            field="parse_failed",
+            lower_is_better=True,
+            title="unparsable",
+            protocol="share of answers without a readable letter (empty ones included)",
+        ),
+        Accuracy(
+            "answer_outside_choices_rate",
+            field="answer_outside_choices",
+            lower_is_better=True,
+            title="answer not an option",
+            protocol="share of items whose answer is not exactly one of their options",
+        ),
     )
     generation = GenerationConfig(max_new_tokens=32)
     breakdown_fields = ("category", "sub-category", "category/sub-category", "task_name")
@@ -151,7 +167,7 @@ class MMSU(Task):
     def _load_metadata(self, path: Path, source: str) -> LoadedData:
         records, blob = read_json_records(path)
         samples = [self.sample_from_record(record, path.parent) for record in records]
-        where = f"bundled:{SAMPLE_DIR.name}/{path.name}" if source == "bundled" else str(path)
+        where = f"bundled:mmsu/{path.name}" if source == "bundled" else str(path)
         return _checked(LoadedData(samples, DatasetInfo(source, where, blob)))
 
     def _load_hub(self, repo: str) -> LoadedData:

@@ -32,7 +32,7 @@ from diffa_eval.task import LoadedData, PromptVariant, Task, register_task
 from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, Sample, Score
 
 HUB_ID = "openslr/librispeech_asr"
-SAMPLE_DIR = Path(__file__).parent / "samples" / "librispeech" / "LibriSpeech"
+SAMPLE_DIR = Path(__file__).parent / "samples" / "LibriSpeech"
 
 
 ASR_PROMPTS = (
@@ -56,7 +56,13 @@ ASR_PROMPTS = (
 )
 
 
-DIFFA2_WER = CorpusWER("wer_diffa2", prefix="diffa2_")
+WER = CorpusWER(title="WER", protocol="corpus WER after Whisper's English normalizer on both sides")
+DIFFA2_WER = CorpusWER(
+    "wer_diffa2",
+    prefix="diffa2_",
+    title="WER (DIFFA-2's protocol)",
+    protocol="WeNet's compute-wer: upper case, words split at spaces, every utterance counted",
+)
 """DIFFA-2's WER protocol, from the `diffa2_` counts that `LibriSpeech.score` adds."""
 
 
@@ -75,7 +81,7 @@ class LibriSpeech(Task):
     version = 2
     groups = ("librispeech",)
     scorer = SCORERS.get("whisper_wer")
-    metrics = (CorpusWER(), DIFFA2_WER)
+    metrics = (WER, DIFFA2_WER)
     leaderboard = LEADERBOARD
     generation = GenerationConfig(max_new_tokens=256)
     prediction_fields = ("prediction", "hypothesis", "response", "pred_text")
@@ -138,7 +144,8 @@ class LibriSpeech(Task):
             ref = AudioRef(path=str(base_dir / path if base_dir and not path.is_absolute() else path))
         else:
             ref = None
-        fields = {key: value for key, value in record.items() if key != "audio"}
+        # Where the audio lies is no part of the item: a copy moved elsewhere keeps its scores' inputs.
+        fields = {key: value for key, value in record.items() if key not in ("audio", "file")}
         return Sample(sample_id, ref, text, (), fields)
 
     def prompt(self, sample: Sample) -> str:

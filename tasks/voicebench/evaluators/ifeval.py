@@ -31,7 +31,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ...errors import MissingDependencyError
+from diffa_eval.errors import MissingDependencyError
 
 IFEVAL_EXTRA = "ifeval"
 LANGDETECT_SEED = 0

@@ -34,9 +34,11 @@ from diffa_eval.types import DatasetInfo, GenerationConfig, Sample
 
 log = logging.getLogger(__name__)
 
+STRING_MATCH = "official string match: the answer's words present, no word only another option has"
+
 HUB_ID = "BoJack/MMAR"
 METADATA_FILES = ("MMAR-meta.jsonl", "MMAR-meta.json")
-SAMPLE_DIR = Path(__file__).parent / "samples" / "mmar"
+SAMPLE_DIR = Path(__file__).parent / "samples"
 LABEL_VERSIONS = {
     "3a1a26748bfeede58b16c4a1877daa398285f30b": "MMAR-2026-02 (answers fixed)",
     "f85f63286907090251f316c18d9b5e17e51cab99": "MMAR-2025-05 (original release)",
@@ -61,7 +63,7 @@ class MMAR(Task):
     version = 1
     description = "MMAR: 1,000 reasoning questions over speech/sound/music mixes, official string match."
     scorer = SCORERS.get("choice_text_match")
-    metrics = (Accuracy(),)
+    metrics = (Accuracy(title="accuracy", protocol=STRING_MATCH),)
     leaderboard = BenchmarkLayout(
         "mmar", "MMAR", (ColumnSpec("avg", "mmar", "accuracy"),), "MMAR: accuracy (%), official string match"
     )
@@ -92,7 +94,7 @@ class MMAR(Task):
         if blob == ORIGINAL_RELEASE:
             log.warning("%s is the original MMAR release: 6 answers are not among their choices (fixed Feb 2026)", path)
         samples = [self.sample_from_record(record, folder) for record in records]
-        where = {"bundled": f"bundled:{folder.name}/{path.name}", "hub": HUB_ID}.get(source, str(path))
+        where = {"bundled": f"bundled:mmar/{path.name}", "hub": HUB_ID}.get(source, str(path))
         return LoadedData(samples, DatasetInfo(source, where, hub_sha or blob, LABEL_VERSIONS.get(blob)))
 
     def _load_hub(self) -> LoadedData:

@@ -11,6 +11,9 @@ matches, and rules spelled "haven t" match only responses spelled that way. Ever
 in the official order. Three rules answer against their own wording, and are kept as such:
 hyperbaton's exact "b" gives 0, sports' "the sentence ... is not plausible" regex gives 1,
 and web of lies' "... must be lying" ending gives 1.
+
+The module is long because it is one table: the rules are the scoring protocol, so they stay whole and
+in order here rather than split across files.
 """
 
 from __future__ import annotations
