@@ -4,7 +4,7 @@ Rule-based subsets score each sample under the `official` protocol (`Score.value
 official evaluator guesses at random, a guess seeded by the sample id) and record the
 `strict` verdict (a fallback is wrong) and the fallback flag in `Score.details`, so tasks
 report accuracy, accuracy_strict and fallback_rate side by side. Judge-scored subsets are
-`BatchScorer`s: they ask the configured LLM judge for all samples at once, cache every
+`BatchScorer`s: they ask the run's LLM judge for all samples at once, cache every
 verdict, and store the judge's model, endpoint, prompt hash and replies with each score.
 """
 
@@ -110,8 +110,10 @@ class _JudgeScorer(ABC):
     def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score | Unscored:
         """The score the judge's replies give (Unscored when something else it needs is missing)."""
 
-    def score_batch(self, items: Sequence[tuple[Sample, str | None]]) -> list[Score | Unscored]:
-        settings = JudgeSettings.from_env()
+    def score_batch(
+        self, items: Sequence[tuple[Sample, str | None]], judge: JudgeSettings | None = None
+    ) -> list[Score | Unscored]:
+        settings = (judge if judge is not None else JudgeSettings.chosen()).with_key_from_env()
         if not settings.configured:
             return [Unscored(settings.how_to_configure, pending=True) for _ in items]
         client = JudgeClient(settings)
