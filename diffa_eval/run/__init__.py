@@ -12,7 +12,29 @@
 
 from __future__ import annotations
 
-from .options import RunOptions, RunOutcome
-from .runner import Runner, evaluate
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Imported on first use, so that `merge` and reports that import `diffa_eval.run.merge` or `.finish` load no
+# task, model or dataset code.
+_EXPORTS = {
+    "RunOptions": "diffa_eval.run.options",
+    "RunOutcome": "diffa_eval.run.options",
+    "Runner": "diffa_eval.run.runner",
+    "evaluate": "diffa_eval.run.runner",
+}
 
 __all__ = ["RunOptions", "RunOutcome", "Runner", "evaluate"]
+
+if TYPE_CHECKING:
+    from .options import RunOptions, RunOutcome
+    from .runner import Runner, evaluate
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'diffa_eval.run' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
