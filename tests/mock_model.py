@@ -146,20 +146,24 @@ def registered(script: Script | None = None, name: str | None = None) -> Iterato
 def plugin_source(factory_body: str, prelude: str = "") -> str:
     """A plugin module whose `factory(spec, device)` returns `MockModel(<factory_body>)`: a model that another
     process loads through an entry point. `prelude` runs first (imports, store wrappers)."""
-    return textwrap.dedent(
-        f"""
+    return (
+        textwrap.dedent(
+            f"""
         import sys
 
         sys.path.insert(0, {str(REPO)!r})  # the tests' package, for the mock model
 
         from tests.mock_model import MockModel, Script
         """
-    ) + textwrap.dedent(prelude) + textwrap.dedent(
-        f"""
+        )
+        + textwrap.dedent(prelude)
+        + textwrap.dedent(
+            f"""
 
         def factory(spec, device):
             return MockModel({factory_body})
         """
+        )
     )
 
 

@@ -20,7 +20,7 @@ from diffa_eval.models.base import GenerationRequest
 from diffa_eval.models.presets import AUDIO_CHAT_PRESETS
 from diffa_eval.models.tiny import tiny_audio_chat
 from diffa_eval.models.vllm_backend import engine_kwargs, sampling_kwargs, vllm_requests
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
 from diffa_eval.types import GenerationConfig, ModelSpec

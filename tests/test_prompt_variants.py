@@ -10,7 +10,7 @@ import pytest
 
 from diffa_eval.errors import ConfigError
 from diffa_eval.models import MODELS
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.scoring.metrics import Accuracy
 from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.store import read_run

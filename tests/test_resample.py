@@ -19,7 +19,7 @@ from diffa_eval.errors import AudioError
 from diffa_eval.models import MODELS
 from diffa_eval.models.diffa.adapter import DiffaAdapter
 from diffa_eval.resample import SINC_HANN, SOXR, resample, sinc_hann_filters
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.task import TASKS
 from diffa_eval.types import AudioRef, ModelSpec
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.scoring.judge import JudgeSettings
 from diffa_eval.scoring.voicebench.fallback import seeded_choice
 from diffa_eval.store import read_run

@@ -47,9 +47,7 @@ JudgeUrlOption = Annotated[
 ]
 JudgeModelOption = Annotated[
     str | None,
-    typer.Option(
-        "--judge-model", help="Judge model name; default DIFFA_EVAL_JUDGE_MODEL, else gpt-4o-mini."
-    ),
+    typer.Option("--judge-model", help="Judge model name; default DIFFA_EVAL_JUDGE_MODEL, else gpt-4o-mini."),
 ]
 TasksOption = Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task or group names.")]
 

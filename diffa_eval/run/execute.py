@@ -33,9 +33,7 @@ def produce(
     unreadable = [p for p in pending if p.probe_error is not None]
     if unreadable:
         yield [failure_record(p, p.probe_error or "", "audio") for p in unreadable]
-    readable = sorted(
-        (p for p in pending if p.probe_error is None), key=lambda p: p.probe.seconds if p.probe else 0.0
-    )
+    readable = sorted((p for p in pending if p.probe_error is None), key=lambda p: p.probe.seconds if p.probe else 0.0)
     batches = [readable[i : i + batch_size] for i in range(0, len(readable), batch_size)]
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
         decoding: deque[Future[list[Decoded]]] = deque()

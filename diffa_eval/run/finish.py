@@ -39,9 +39,7 @@ class Finished:
     as the whole run, so missing samples cannot be found."""
 
 
-def finish_run(
-    store: RunStore, manifest: EvalRun | None = None, legacy: LegacyDescription | None = None
-) -> Finished:
+def finish_run(store: RunStore, manifest: EvalRun | None = None, legacy: LegacyDescription | None = None) -> Finished:
     """Finish the run `store` writes (held open by the caller): metrics, submission file, compaction and the
     complete manifest when no planned sample is missing; only the compaction otherwise.
 
