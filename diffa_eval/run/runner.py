@@ -99,8 +99,10 @@ class Runner:
                         continue
                     if task.name not in probes:
                         probes[task.name] = probe_all(loaded.samples)
-                    args = (adapter, spec, task, splits[task.name], loaded, probes[task.name], self.options)
-                    plan = plan_run(*args, self._provenance, judge)
+                    plan = plan_run(
+                        adapter, spec, task, splits[task.name], loaded, probes[task.name], self.options,
+                        self._provenance, judge,
+                    )  # fmt: skip
                     outcomes.append(self._run(adapter, plan) if self._shard is None else self._run_shard(adapter, plan))
             finally:
                 adapter.close()
