@@ -26,11 +26,11 @@ _EXPORTS = {
     "GenerationRequest": "diffa_eval.models",
     "MODELS": "diffa_eval.models",
     "ModelAdapter": "diffa_eval.models",
-    "RunOptions": "diffa_eval.runner",
-    "RunOutcome": "diffa_eval.runner",
-    "evaluate": "diffa_eval.runner",
-    "ShardSpec": "diffa_eval.sharding",
-    "merge_runs": "diffa_eval.merge",
+    "RunOptions": "diffa_eval.run",
+    "RunOutcome": "diffa_eval.run",
+    "evaluate": "diffa_eval.run",
+    "ShardSpec": "diffa_eval.run.sharding",
+    "merge_runs": "diffa_eval.run.merge",
     "SCORERS": "diffa_eval.scoring.scorers",
     "LoadedData": "diffa_eval.task",
     "TASKS": "diffa_eval.task",
@@ -72,11 +72,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .errors import DiffaEvalError
-    from .merge import merge_runs
     from .models import MODELS, GenerationRequest, ModelAdapter
-    from .runner import RunOptions, RunOutcome, evaluate
+    from .run import RunOptions, RunOutcome, evaluate
+    from .run.merge import merge_runs
+    from .run.sharding import ShardSpec
     from .scoring.scorers import SCORERS
-    from .sharding import ShardSpec
     from .store import find_runs
     from .task import TASKS, LoadedData, Task, register_task, resolve_tasks
     from .types import (

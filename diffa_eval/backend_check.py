@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .errors import ConfigError
-from .runner import RunOptions, RunOutcome, evaluate
+from .run import RunOptions, RunOutcome, evaluate
 from .store import SampleRecord, StoredRun, read_run
 from .task import Task
 from .types import ModelSpec

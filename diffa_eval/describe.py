@@ -5,11 +5,13 @@ manifest: the metrics as data (their rule, title, unit, direction and protocol),
 breakdowns are by, the benchmark's leaderboard layout, the group scores the task takes part in with
 their inputs, and the task's groups. A run is then rendered as it was measured, even after its task
 file changed or is gone. The description of the run's settings (`VariantInfo`) and of its sample
-selection (`SampleScope`) are written next to it.
+selection (`SampleScope`) are written next to it. A benchmark whose answers are withheld describes its
+submission file (`SubmissionForm`), so that finishing a run writes it from the store alone.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -240,3 +242,27 @@ class SampleScope:
             limit=None if data.get("limit") is None else int(data["limit"]),
             max_failures=None if max_failures is None else float(max_failures),
         )
+
+
+@dataclass(frozen=True)
+class SubmissionForm:
+    """The submission file of a benchmark whose answers are withheld: a JSON list with one object per planned
+    sample, in dataset order, holding the sample's metadata fields and the model's text under each of
+    `output_fields` ("" where there is none). The runner stores every sample's fields when it plans the run
+    (`submission-plan.json`), so that whatever finishes the run, the runner or `merge`, writes the file from the
+    run directory alone."""
+
+    file_name: str
+    output_fields: tuple[str, ...]
+
+    def render(self, entries: Sequence[tuple[Mapping[str, Any], str | None]]) -> str:
+        """The file's content for (sample fields, model text) pairs in dataset order."""
+        rows = [{**fields, **{name: text or "" for name in self.output_fields}} for fields, text in entries]
+        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file_name": self.file_name, "output_fields": list(self.output_fields)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SubmissionForm:
+        return cls(str(data["file_name"]), tuple(str(name) for name in data["output_fields"]))

@@ -24,14 +24,17 @@ from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .describe import BenchmarkLayout, GroupScore, TaskDescription, single_column_layout
+from .describe import BenchmarkLayout, GroupScore, SubmissionForm, TaskDescription, single_column_layout
 from .errors import ConfigError, DataError, RegistryError
 from .registry import Registry
 from .scoring.metrics import Metric
 from .scoring.scorers import BatchScorer, Scorer
 from .types import DatasetInfo, GenerationConfig, Sample, Score, Unscored
+
+if TYPE_CHECKING:
+    from .scoring.judge import JudgeSettings
 
 TASKS_DIR_ENV = "DIFFA_EVAL_TASKS_DIR"
 DATA_DIR_ENV = "DIFFA_EVAL_DATA_DIR"
@@ -94,6 +97,9 @@ class Task(ABC):
     """The name of the prompt variant that `prompt` builds."""
     prompt_variants: tuple[PromptVariant, ...] = ()
     """Other prompt variants, e.g. a model family's own evaluation prompt (see `select_prompt`)."""
+    submission_form: SubmissionForm | None = None
+    """The official submission file of a benchmark whose answers are withheld (each sample's `fields` plus the
+    model's text); every finished run writes it. None for benchmarks that publish their answers."""
 
     @abstractmethod
     def load(self, split: str, data_dir: Path | None = None) -> LoadedData:
@@ -156,21 +162,19 @@ class Task(ABC):
         """Score one prediction exactly as the official scorer does."""
         return self.scorer(sample, prediction)
 
-    def submission(self, predictions: Sequence[tuple[Sample, str | None]]) -> tuple[str, str] | None:
-        """The benchmark's official submission file (name, content) for these predictions, in dataset
-        order, for benchmarks whose answers are withheld; None for the others."""
-        return None
-
     @property
     def scores_after_generation(self) -> bool:
         """True when the scorer calls a service (a judge), so samples are scored together once generated."""
         return isinstance(getattr(self, "scorer", None), BatchScorer)
 
-    def score_batch(self, items: Sequence[tuple[Sample, str | None]]) -> list[Score | Unscored]:
-        """Score many predictions; a prediction that cannot be scored comes back as `Unscored`."""
+    def score_batch(
+        self, items: Sequence[tuple[Sample, str | None]], judge: JudgeSettings | None = None
+    ) -> list[Score | Unscored]:
+        """Score many predictions; a prediction that cannot be scored comes back as `Unscored`. `judge`: the
+        LLM judge a judge-scored task asks (None: the default one, see `JudgeSettings.chosen`)."""
         scorer = getattr(self, "scorer", None)  # a task may override `score` instead of naming a scorer
         if isinstance(scorer, BatchScorer):
-            return scorer.score_batch(items)
+            return scorer.score_batch(items, judge)
         results: list[Score | Unscored] = []
         for sample, prediction in items:
             try:

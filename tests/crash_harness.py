@@ -1,9 +1,10 @@
 """Fault injection for `diffa-eval run` subprocesses: a slow deterministic plugin model and task, and kill points.
 
 A `Harness` writes, under a test's tmp folder, an installed-looking plugin distribution (model `crashy`,
-a model entry point) and a task file (`crashy`, scored offline, and `crashy_judge`, scored by the
-VoiceBench open-ended LLM judge) over `n_samples` tiny audio clips, of which one is corrupt and one
-makes the model raise, so that failure records and their retries are part of every comparison.
+the scripted model of tests/mock_model.py loaded through a model entry point) and a task file (`crashy`,
+scored offline, and `crashy_judge`, scored by the VoiceBench open-ended LLM judge) over `n_samples` tiny
+audio clips, of which one is corrupt and one makes the model raise, so that failure records and their
+retries are part of every comparison.
 
 Kills are aimed two ways:
 
@@ -33,19 +34,20 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from .mock_model import answered, plugin_source, site_with_plugin
+
 TIMINGS = ("seconds", "encode_seconds", "decode_seconds")
 TARGETS = ("append", "manifest.json", "samples.jsonl", "metrics.json")
 PHASES = ("before", "middle", "after")
 
-PLUGIN = textwrap.dedent('''
-    """A slow deterministic model whose process kills itself at a chosen store write (see tests/crash_harness.py)."""
+PRELUDE = '''
+    """Kill points at the store's writes (see tests/crash_harness.py), and the scripted model's answer rule."""
     import hashlib
     import os
     import signal
-    import time
+    from pathlib import Path
 
     from diffa_eval import store
-    from diffa_eval.types import ModelOutput
 
     DELAY = float(os.environ.get("CRASHY_DELAY", "0"))
     KILL_AT = os.environ.get("CRASHY_KILL_AT", "")  # "target:occurrence:phase"
@@ -112,35 +114,18 @@ PLUGIN = textwrap.dedent('''
     store.atomic_write_text = atomic_write_text
 
 
-    class CrashyModel:
-        name = "crashy"
-        sampling_rate = 16000
-        device = "cpu"
-
-        def __init__(self, spec, device):
-            pass
-
-        def info(self):
-            return {"kind": "test"}
-
-        def close(self):
-            pass
-
-        def generate(self, requests, config):
-            if any(r.sample_id.endswith("-raises") for r in requests):
-                with open(os.environ["CRASHY_CALLS"], "a") as log:
-                    log.write(" ".join(r.sample_id for r in requests if r.sample_id.endswith("-raises")) + "\\n")
-                raise RuntimeError("this sample always makes the model raise")
-            outputs = []
-            for request in requests:
-                time.sleep(DELAY)
-                pick = int(hashlib.sha256(request.sample_id.encode()).hexdigest(), 16)
-                text = request.choices[pick % len(request.choices)]
-                outputs.append(ModelOutput(f"{text} ({request.sample_id})", 1, 1, DELAY))
-            with open(os.environ["CRASHY_CALLS"], "a") as log:  # answers given, whether recorded or not
-                log.write(" ".join(r.sample_id for r in requests) + "\\n")
-            return outputs
-''')
+    def _answer(request):
+        pick = int(hashlib.sha256(request.sample_id.encode()).hexdigest(), 16)
+        return f"{request.choices[pick % len(request.choices)]} ({request.sample_id})"
+'''
+PLUGIN = plugin_source(
+    'Script(name="crashy", answer=_answer, raise_on=lambda sample_id: sample_id.endswith("-raises"), '
+    'raise_message="this sample always makes the model raise", delay_s=DELAY, generated_tokens=1, seconds=DELAY, '
+    'call_log=Path(os.environ["CRASHY_CALLS"]))',
+    prelude=PRELUDE,
+)
+"""A slow deterministic scripted model whose process kills itself at a chosen store write; the sample whose id
+ends in "-raises" always makes its batch raise; every answered batch is logged to CRASHY_CALLS."""
 
 TASK_FILE = textwrap.dedent('''
     """Tasks over the harness's clips: `crashy` scored offline, `crashy_judge` scored by the LLM judge."""
@@ -219,12 +204,7 @@ class Harness:
         self.root = root
         self.n_samples = n_samples
         self.batch_size = batch_size
-        site = root / "site"
-        info = site / "crashy-1.0.dist-info"
-        info.mkdir(parents=True)
-        (site / "crashy_plugin.py").write_text(PLUGIN)
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: crashy\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text("[diffa_eval.models]\ncrashy = crashy_plugin:CrashyModel\n")
+        site = site_with_plugin(root / "site", "crashy", "crashy", PLUGIN)
         self.tasks_dir = root / "tasks"
         self.tasks_dir.mkdir()
         (self.tasks_dir / "crashy_tasks.py").write_text(TASK_FILE)
@@ -295,12 +275,7 @@ class Harness:
 
     def generated(self) -> dict[str, int]:
         """Sample id -> how many answers the model gave for it (the raising sample: how often it raised)."""
-        counts: dict[str, int] = {}
-        if self.calls.exists():
-            for line in self.calls.read_text().splitlines():
-                for sample_id in line.split():
-                    counts[sample_id] = counts.get(sample_id, 0) + 1
-        return counts
+        return answered(self.calls)
 
     def kill_log(self) -> list[str]:
         return self.kills.read_text().splitlines() if self.kills.exists() else []

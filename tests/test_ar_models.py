@@ -15,7 +15,7 @@ from diffa_eval.models.audio_chat import render_prompt
 from diffa_eval.models.base import GenerationRequest
 from diffa_eval.models.presets import AUDIO_CHAT_PRESETS, QWEN2_5_OMNI_SYSTEM_PROMPT, AudioChatPreset
 from diffa_eval.models.tiny import TINY_BUILDERS, tiny_audio_chat, tiny_whisper
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
 from diffa_eval.types import GenerationConfig, ModelSpec

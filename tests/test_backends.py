@@ -20,12 +20,12 @@ from diffa_eval.models.base import GenerationRequest
 from diffa_eval.models.presets import AUDIO_CHAT_PRESETS
 from diffa_eval.models.tiny import tiny_audio_chat
 from diffa_eval.models.vllm_backend import engine_kwargs, sampling_kwargs, vllm_requests
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
 from diffa_eval.types import GenerationConfig, ModelSpec
 
-from .conftest import RecordingModel
+from .mock_model import MockModel, Script
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 
@@ -62,7 +62,7 @@ def two_backend_model() -> Iterator[list[ModelSpec]]:
 
     def factory(spec: ModelSpec, device: str) -> Any:
         seen.append(spec)
-        return RecordingModel([], set())
+        return MockModel(Script(name="dual"))
 
     MODELS.register("dual", factory, description="test model", tags=("transformers", "vllm"))
     yield seen

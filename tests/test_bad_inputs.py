@@ -23,13 +23,13 @@ import soundfile
 
 from diffa_eval.errors import StoreError
 from diffa_eval.models import MODELS
-from diffa_eval.models.base import GenerationRequest
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
-from diffa_eval.types import GenerationConfig, ModelOutput, ModelSpec
+from diffa_eval.types import ModelSpec
 
 from .conftest import tone, write_audio
+from .mock_model import Registered, Script, registered
 
 MMAU = "mmau_test_mini"
 
@@ -129,34 +129,17 @@ def test_every_broken_audio_file_is_one_clear_per_sample_error_and_the_rest_is_e
     assert outcome.metrics.n_failed == sum(error is not None for _, _, error in CORPUS.values())
 
 
-class _WindowedModel:
-    """An 8 kHz model with a 30 s audio window that records the length of the audio it was given."""
-
-    name = "windowed8k"
-    sampling_rate = 8_000
-    device = "cpu"
-    max_audio_seconds = 30.0
-
-    def __init__(self, seen: list[int]) -> None:
-        self.seen = seen
-
-    def info(self) -> dict[str, str]:
-        return {"kind": "test"}
-
-    def close(self) -> None:
-        pass
-
-    def generate(self, requests: list[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
-        self.seen += [0 if r.audio is None else len(r.audio) for r in requests]
-        return [ModelOutput("Yes", 1, 1, 0.0) for _ in requests]
-
-
 @pytest.fixture
-def windowed() -> Iterator[list[int]]:
-    seen: list[int] = []
-    MODELS.register("windowed8k", lambda spec, device: _WindowedModel(seen), description="test model")
-    yield seen
-    MODELS.unregister("windowed8k")
+def windowed() -> Iterator[Registered]:
+    """Model `windowed8k`: 8 kHz, a 30 s audio window, answers "Yes"; yields what it was asked."""
+    script = Script(name="windowed8k", sampling_rate=8_000, max_audio_seconds=30.0, answer=lambda request: "Yes")
+    with registered(script) as record:
+        yield record
+
+
+def _lengths(record: Registered) -> list[int]:
+    """The length of the audio of each request the model got."""
+    return [0 if request.audio is None else len(request.audio) for request, _ in record.requests]
 
 
 def _two_hours_of_silence(path: Path) -> None:
@@ -172,7 +155,7 @@ def _two_hours_of_silence(path: Path) -> None:
 
 @pytest.mark.parametrize(("policy", "error"), [("truncate", None), ("skip", "audio is 7200.0 s, longer than")])
 def test_two_hours_of_audio_is_cut_to_the_window_or_skipped_with_a_clear_error(
-    tmp_path: Path, windowed: list[int], policy: str, error: str | None
+    tmp_path: Path, windowed: Registered, policy: str, error: str | None
 ) -> None:
     root = tmp_path / "data"
     (root / "MMAU" / "test-mini-audios").mkdir(parents=True)
@@ -186,10 +169,10 @@ def test_two_hours_of_audio_is_cut_to_the_window_or_skipped_with_a_clear_error(
     assert records["long"].audio_seconds == pytest.approx(7200.0)
     if error is None:
         assert records["long"].error is None and records["long"].audio_truncated_to == 30.0
-        assert max(windowed) == 30 * 8_000
+        assert max(_lengths(windowed)) == 30 * 8_000
     else:
         assert records["long"].error_stage == "audio" and records["long"].error.startswith(error)
-        assert windowed == [1_600]
+        assert _lengths(windowed) == [1_600]
 
 
 # Files that are not audio files at all, and headers crafted to exhaust memory
@@ -296,29 +279,11 @@ def test_non_utf8_bytes_in_metadata_are_replaced_and_the_item_is_evaluated(tmp_p
     assert records["plain"].error is None
 
 
-class _MangledTextModel:
-    """Answers with text holding lone surrogates, as bytes decoded with errors="surrogateescape" are."""
-
-    name = "mangled"
-    sampling_rate = 16_000
-    device = "cpu"
-
-    def info(self) -> dict[str, str]:
-        return {"kind": "test"}
-
-    def close(self) -> None:
-        pass
-
-    def generate(self, requests: list[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
-        return [ModelOutput(b"Yes \xff\xfe".decode("utf-8", "surrogateescape"), 1, 1, 0.0) for _ in requests]
-
-
 def test_a_model_answer_that_is_not_valid_unicode_is_stored_with_replacement_characters(tmp_path: Path) -> None:
-    MODELS.register("mangled", lambda spec, device: _MangledTextModel(), description="test model")
-    try:
+    # text holding lone surrogates, as bytes decoded with errors="surrogateescape" are
+    mangled = Script(name="mangled", answer=lambda r: b"Yes \xff\xfe".decode("utf-8", "surrogateescape"))
+    with registered(mangled):
         outcome = _run(_corpus(tmp_path, [_mmau_item("a", "good.wav"), _mmau_item("b", "good.flac")]), "mangled")
-    finally:
-        MODELS.unregister("mangled")
     records = read_run(outcome.run_dir).records()
     assert [r.output for r in records] == ["Yes \ufffd\ufffd"] * 2
     assert [r.score for r in records] == [1.0, 1.0]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from diffa_eval.runner import RunOptions
+from diffa_eval.run import RunOptions
 
 from .chat_server import ChatServer, ReceivedRequest, Reply, running
 from .crash_harness import PHASES, TARGETS, Harness, KillPoint, comparable, lines, metrics, run_dir, wait_for

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from diffa_eval.describe import SampleScope, TaskDescription
-from diffa_eval.runner import RunOptions, evaluate, variant_info
+from diffa_eval.run import RunOptions, evaluate
+from diffa_eval.run.variant import variant_info
 from diffa_eval.scoring.metrics import metric_from_dict
 from diffa_eval.store import SampleRecord, read_run, run_cost
 from diffa_eval.task import TASKS

@@ -206,7 +206,7 @@ def test_a_batch_decodes_exactly_like_one_clip_at_a_time(decoding: str) -> None:
 
 
 def test_the_encoder_window_is_declared_so_the_runner_cuts_or_skips_longer_audio(tmp_path: Path) -> None:
-    from diffa_eval.runner import RunOptions, evaluate
+    from diffa_eval.run import RunOptions, evaluate
     from diffa_eval.store import read_run
     from diffa_eval.task import TASKS
 

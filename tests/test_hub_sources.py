@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS, builtin_module
 from diffa_eval.types import ModelSpec

@@ -1,6 +1,6 @@
 """A faulty LLM judge seen through the runner: bounded retries, per-sample failures, and re-runs that resume.
 
-The judge is the scripted loopback server of test_judge.py, reached through DIFFA_EVAL_JUDGE_BASE_URL,
+The judge is the scripted loopback server of test_judge.py, named in the runs' options (`RunOptions.judge`),
 and the tasks are VoiceBench's judge-scored subsets on their bundled `sample` split. Each prompt gets
 a seeded list of faults (429 with Retry-After, 500, a reply slower than the client's timeout, a body
 that is not a chat completion, a connection reset or closed without an answer) served before its
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from diffa_eval.runner import RunOptions, RunOutcome, evaluate
+from diffa_eval.run import RunOptions, RunOutcome, evaluate
 from diffa_eval.scoring.judge import JudgeSettings
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
@@ -44,22 +44,22 @@ FAULTS: dict[str, Reply] = {
 }
 
 
+QUICK = {"timeout_s": TIMEOUT_S, "max_retries": MAX_RETRIES, "backoff_s": 0.001, "max_backoff_s": 0.01}
+"""The judge's request handling in these tests: a short timeout and millisecond backoff."""
+
+
 @pytest.fixture
 def judge(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ChatServer]:
-    """The loopback judge named by DIFFA_EVAL_JUDGE_BASE_URL, with a short timeout and millisecond backoff."""
-    for name in ("DIFFA_EVAL_JUDGE_API_KEY", "OPENAI_API_KEY", "DIFFA_EVAL_JUDGE_MODEL"):
+    """The loopback judge; runs name it in their options (`_run`), and no judge variable is set."""
+    for name in ("DIFFA_EVAL_JUDGE_API_KEY", "OPENAI_API_KEY", "DIFFA_EVAL_JUDGE_MODEL", "DIFFA_EVAL_JUDGE_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DIFFA_EVAL_CACHE_DIR", str(tmp_path / "cache"))
-    from_env = JudgeSettings.from_env
-    quick = {"timeout_s": TIMEOUT_S, "max_retries": MAX_RETRIES, "backoff_s": 0.001, "max_backoff_s": 0.01}
-    monkeypatch.setattr(JudgeSettings, "from_env", classmethod(lambda cls, **overrides: from_env(**quick)))
     with running() as server:
-        monkeypatch.setenv("DIFFA_EVAL_JUDGE_BASE_URL", server.url)
         yield server
 
 
-def _run(tmp_path: Path, output: str) -> dict[str, RunOutcome]:
-    options = RunOptions(split="sample", output_dir=tmp_path / output)
+def _run(tmp_path: Path, output: str, judge: ChatServer) -> dict[str, RunOutcome]:
+    options = RunOptions(split="sample", output_dir=tmp_path / output, judge=JudgeSettings(base_url=judge.url, **QUICK))
     outcomes = evaluate([ModelSpec("chance")], [TASKS.get(name) for name in JUDGED], options)
     return {outcome.task: outcome for outcome in outcomes}
 
@@ -78,7 +78,7 @@ def test_judge_faults_end_in_per_sample_failures_and_reruns_ask_only_for_missing
     judge: ChatServer, tmp_path: Path, seed: int
 ) -> None:
     judge.script = _rating
-    reference = _run(tmp_path, "reference")
+    reference = _run(tmp_path, "reference", judge)
     prompts = set(judge.prompts())
     judge.requests.clear()
     (tmp_path / "cache").rename(tmp_path / "reference-cache")
@@ -102,7 +102,7 @@ def test_judge_faults_end_in_per_sample_failures_and_reruns_ask_only_for_missing
     runs = 0
     while True:
         asked_before = len(judge.requests)
-        outcomes = _run(tmp_path, "runs")
+        outcomes = _run(tmp_path, "runs", judge)
         runs += 1
         asked = Counter(request.prompt for request in judge.requests[asked_before:])
         assert not set(asked) & cached, "a cached verdict was asked for again"
@@ -135,7 +135,7 @@ def test_a_rate_limited_prompt_waits_for_retry_after_before_its_next_request(jud
         return _rating(request)
 
     judge.script = script
-    outcomes = _run(tmp_path, "runs")
+    outcomes = _run(tmp_path, "runs", judge)
     assert all(o.metrics is not None and o.metrics.n_scored == 2 for o in outcomes.values())
     by_prompt: dict[str, list[float]] = {}
     for request in judge.requests:
@@ -148,12 +148,12 @@ def test_an_unreadable_judge_answer_is_a_per_sample_error_that_reruns_do_not_ask
     judge: ChatServer, tmp_path: Path
 ) -> None:
     judge.script = lambda request: Reply(texts=["A fine answer.", "4", "5"])
-    first = _run(tmp_path, "runs")
+    first = _run(tmp_path, "runs", judge)
     records = _records(first)
     assert len(records) == 8 and all(r.error_stage == "scoring" for r in records)
     assert all("the judge's answer has no score: 'A fine answer.'" in r.error for r in records)
     asked = len(judge.requests)
-    again = _run(tmp_path, "runs")
+    again = _run(tmp_path, "runs", judge)
     assert len(judge.requests) == asked  # the answer is cached: asking again would cost and may differ
     assert sum(o.generated for o in again.values()) == 0
     assert [r.error for r in _records(again)] == [r.error for r in records]

@@ -9,7 +9,7 @@ import pytest
 
 from diffa_eval.report.leaderboard import runs_frame
 from diffa_eval.report.tables import build_table, to_markdown
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import find_runs
 from diffa_eval.task import TASKS
 from diffa_eval.types import ModelSpec

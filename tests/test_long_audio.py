@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from diffa_eval.errors import ConfigError
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
 from diffa_eval.types import ModelSpec
 
-from .conftest import RecordingModel
+from .mock_model import Script, registered
 
 LONG = "synthetic04_00-00-00_00-00-31"  # the 31 s clip of the MMAR sample
 
@@ -25,8 +26,10 @@ def _run(tmp_path: Path, policy: str) -> dict[str, object]:
 
 
 @pytest.fixture
-def windowed(recording_model: tuple[str, list[list[str]], set[str]], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(RecordingModel, "max_audio_seconds", 30.0)
+def windowed() -> Iterator[None]:
+    """Model `recording` with a 30 s audio window."""
+    with registered(Script(name="recording", max_audio_seconds=30.0)):
+        yield
 
 
 def test_truncate_gives_the_model_one_window_and_records_the_cut(tmp_path: Path, windowed: None) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from diffa_eval.errors import DataError, MissingDependencyError
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.scoring import pedant
 from diffa_eval.scoring.pedant import (
     PEDANT_MODEL_COMMIT,

@@ -10,14 +10,15 @@ import pytest
 
 from diffa_eval.errors import ConfigError
 from diffa_eval.models import MODELS
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.scoring.metrics import Accuracy
 from diffa_eval.scoring.scorers import SCORERS
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS, LoadedData, PromptVariant, Task
 from diffa_eval.types import AudioRef, DatasetInfo, GenerationConfig, ModelSpec, Sample
 
-from .conftest import RecordingModel, tone
+from .conftest import tone
+from .mock_model import MockModel, Script
 
 
 class TwoPromptTask(Task):
@@ -58,14 +59,13 @@ def task() -> Iterator[Task]:
 
 
 @pytest.fixture
-def models() -> Iterator[dict[str, RecordingModel]]:
-    """Two recording models: `plain` has no preference, `family` prefers the family prompt."""
-    made: dict[str, RecordingModel] = {}
+def models() -> Iterator[dict[str, MockModel]]:
+    """Two scripted models: `plain` has no preference, `family` prefers the family prompt."""
+    made: dict[str, MockModel] = {}
     for name, preferred in (("plain", ()), ("family", ("missing", "family"))):
 
         def factory(spec: ModelSpec, device: str, name: str = name, preferred: tuple[str, ...] = preferred) -> Any:
-            model = RecordingModel([], set())
-            model.prompt_variants = preferred
+            model = MockModel(Script(name=name, prompt_variants=preferred))
             made[name] = model
             return model
 
@@ -81,7 +81,7 @@ def _run(tmp_path: Path, task: Task, models: str, **options: Any) -> list[Any]:
 
 
 def test_each_model_gets_its_preferred_variant_else_the_default(
-    tmp_path: Path, task: Task, models: dict[str, RecordingModel]
+    tmp_path: Path, task: Task, models: dict[str, MockModel]
 ) -> None:
     outcomes = _run(tmp_path, task, "plain,family")
     plain, family = (read_run(o.run_dir) for o in outcomes)
@@ -92,7 +92,7 @@ def test_each_model_gets_its_preferred_variant_else_the_default(
 
 
 def test_a_variant_brings_its_generation_settings_merged_with_the_tasks(
-    tmp_path: Path, task: Task, models: dict[str, RecordingModel]
+    tmp_path: Path, task: Task, models: dict[str, MockModel]
 ) -> None:
     _run(tmp_path, task, "plain,family")
     (_, plain_config), (_, family_config) = models["plain"].requests[0], models["family"].requests[0]
@@ -100,14 +100,14 @@ def test_a_variant_brings_its_generation_settings_merged_with_the_tasks(
     assert (family_config.max_new_tokens, dict(family_config.options)) == (4, {"keep": 1, "steps": 4})
 
 
-def test_user_overrides_win_over_the_variant(tmp_path: Path, task: Task, models: dict[str, RecordingModel]) -> None:
+def test_user_overrides_win_over_the_variant(tmp_path: Path, task: Task, models: dict[str, MockModel]) -> None:
     _run(tmp_path, task, "family", generation={"max_new_tokens": 8, "options": {"steps": 2}})
     _, config = models["family"].requests[0]
     assert (config.max_new_tokens, dict(config.options)) == (8, {"keep": 1, "steps": 2})
 
 
 def test_a_forced_variant_applies_to_every_model_and_gets_its_own_run(
-    tmp_path: Path, task: Task, models: dict[str, RecordingModel]
+    tmp_path: Path, task: Task, models: dict[str, MockModel]
 ) -> None:
     preferred = _run(tmp_path, task, "family")[0]
     forced = _run(tmp_path, task, "family", prompt="official")[0]
@@ -124,7 +124,7 @@ def test_an_unknown_forced_variant_names_the_ones_that_exist(task: Task) -> None
 
 
 def test_a_run_with_an_unknown_forced_variant_fails_before_any_work(
-    tmp_path: Path, task: Task, models: dict[str, RecordingModel]
+    tmp_path: Path, task: Task, models: dict[str, MockModel]
 ) -> None:
     with pytest.raises(ConfigError, match="no prompt variant"):
         _run(tmp_path, task, "plain", prompt="nope")

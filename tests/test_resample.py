@@ -19,11 +19,11 @@ from diffa_eval.errors import AudioError
 from diffa_eval.models import MODELS
 from diffa_eval.models.diffa.adapter import DiffaAdapter
 from diffa_eval.resample import SINC_HANN, SOXR, resample, sinc_hann_filters
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.task import TASKS
 from diffa_eval.types import AudioRef, ModelSpec
 
-from .conftest import RecordingModel
+from .mock_model import MockModel, Script
 
 FIXTURE = Path(__file__).parent / "golden" / "resample_torchaudio.npz"
 RATES = (44_100, 48_000, 22_050, 11_025, 8_000, 16_000)
@@ -88,14 +88,13 @@ def test_the_diffa_presets_ask_for_torchaudios_resampler() -> None:
 
 @dataclass
 class Switchable:
-    """Model `switchable`: a recording model built with the resampler set here; `made` holds its instances."""
+    """Model `switchable`: the scripted model built with the resampler set here; `made` holds its instances."""
 
     resampler: str = SOXR
-    made: list[RecordingModel] = field(default_factory=list)
+    made: list[MockModel] = field(default_factory=list)
 
-    def __call__(self, spec: ModelSpec, device: str) -> RecordingModel:
-        model = RecordingModel([], set())
-        model.resampler = self.resampler  # type: ignore[attr-defined]
+    def __call__(self, spec: ModelSpec, device: str) -> MockModel:
+        model = MockModel(Script(name="switchable", resampler=self.resampler))
         self.made.append(model)
         return model
 

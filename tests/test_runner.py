@@ -11,7 +11,7 @@ import soundfile
 
 from diffa_eval.errors import StoreError, UnknownNameError
 from diffa_eval.models import MODELS
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
 from diffa_eval.types import ModelSpec

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,13 @@ from typer.testing import CliRunner
 
 from diffa_eval.cli import app
 from diffa_eval.errors import ConfigError, StoreError
-from diffa_eval.runner import RunOptions, RunOutcome, evaluate
-from diffa_eval.sharding import ShardSpec, TorchrunEnv, shard_of
+from diffa_eval.run import RunOptions, RunOutcome, evaluate
+from diffa_eval.run.sharding import ShardSpec, TorchrunEnv, shard_of
 from diffa_eval.store import RunStore, SampleRecord, read_records
 from diffa_eval.task import resolve_tasks
 from diffa_eval.types import ModelSpec
+
+from .mock_model import plugin_source, site_with_plugin
 
 MODELS = [ModelSpec("chance"), ModelSpec("oracle")]
 TASKS = ["mmau_test_mini", "librispeech_test_clean"]
@@ -187,42 +188,12 @@ def test_torchrun_ranks_are_shards_of_the_run_and_rank_0_owns_the_device_mapping
         TorchrunEnv.from_environ({"RANK": "4", "WORLD_SIZE": "4"})
 
 
-SLOW_PLUGIN = textwrap.dedent('''
-    """A deterministic model that takes its time, so that two shard processes write at once."""
-    import time
-
-    from diffa_eval.types import ModelOutput
-
-
-    class SlowModel:
-        name = "slow"
-        sampling_rate = 16000
-        device = "cpu"
-        reads_reference = True
-
-        def __init__(self, spec, device):
-            pass
-
-        def info(self):
-            return {"kind": "test"}
-
-        def close(self):
-            pass
-
-        def generate(self, requests, config):
-            time.sleep(0.05 * len(requests))
-            return [ModelOutput(r.choices[0] if r.choices else r.reference, 1, 1, 0.0) for r in requests]
-''')
-
-
 @pytest.fixture
 def slow_plugin_env(tmp_path: Path) -> dict[str, str]:
-    site = tmp_path / "site"
-    info = site / "slowshard-1.0.dist-info"
-    info.mkdir(parents=True)
-    (site / "slowshard.py").write_text(SLOW_PLUGIN)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: slowshard\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[diffa_eval.models]\nslow = slowshard:SlowModel\n")
+    """Model `slow`, the scripted model loaded through an entry point in another process: deterministic and slow
+    enough (50 ms per sample) that two shard processes write at once."""
+    source = plugin_source('Script(name="slow", delay_s=0.05, reads_reference=True, generated_tokens=1, seconds=0.0)')
+    site = site_with_plugin(tmp_path / "site", "slowshard", "slow", source)
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 

@@ -21,7 +21,7 @@ from diffa_eval.models import MODELS, load_model
 from diffa_eval.models.base import GenerationRequest
 from diffa_eval.models.presets import AUDIO_CHAT_PRESETS
 from diffa_eval.models.tiny import tiny_audio_chat, tiny_whisper
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
 from diffa_eval.types import GenerationConfig, ModelSpec

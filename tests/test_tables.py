@@ -182,7 +182,7 @@ def test_the_latex_table_compiles(runs: list, tmp_path: Path) -> None:  # type: 
 
 
 def test_a_row_hiding_a_run_of_other_settings_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from diffa_eval.runner import RunOptions, evaluate
+    from diffa_eval.run import RunOptions, evaluate
     from diffa_eval.store import find_runs
     from diffa_eval.task import resolve_tasks
     from diffa_eval.types import ModelSpec

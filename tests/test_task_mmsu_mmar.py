@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS
 from diffa_eval.types import ModelSpec

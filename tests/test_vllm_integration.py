@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from diffa_eval.backend_check import compare_backends
-from diffa_eval.runner import RunOptions
+from diffa_eval.run import RunOptions
 from diffa_eval.task import TASKS
 from diffa_eval.types import ModelSpec
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from diffa_eval.runner import RunOptions, evaluate
+from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.scoring.judge import JudgeSettings
 from diffa_eval.store import read_run
 from diffa_eval.task import TASKS, builtin_module
@@ -85,12 +85,16 @@ def chat() -> Iterator[ChatServer]:
         yield server
 
 
+_JUDGE: dict[str, JudgeSettings] = {}
+"""The judge the runs of a test name in their options, once it points one at a server."""
+
+
 def _point_judge_at(monkeypatch: pytest.MonkeyPatch, chat: ChatServer) -> None:
-    monkeypatch.setattr(JudgeSettings, "from_env", classmethod(lambda cls: fast(chat)))
+    monkeypatch.setitem(_JUDGE, "settings", fast(chat))
 
 
 def _run(tmp_path: Path, task: str = "voicebench_alpacaeval", output: str = "runs") -> Any:
-    options = RunOptions(split="sample", output_dir=tmp_path / output)
+    options = RunOptions(split="sample", output_dir=tmp_path / output, judge=_JUDGE.get("settings"))
     return evaluate([ModelSpec("chance")], [TASKS.get(task)], options)[0]
 
 

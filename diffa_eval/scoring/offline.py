@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..datasources import parse_json_records
 from ..errors import DataError, DiffaEvalError
@@ -14,6 +14,9 @@ from ..store import unicode_safe
 from ..task import Task
 from ..types import Sample, TaskMetrics, Unscored
 from .aggregate import ScoredSample, aggregate
+
+if TYPE_CHECKING:
+    from .judge import JudgeSettings
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,10 @@ def prediction_of(task: Task, record: Mapping[str, Any]) -> str | None:
     return None if text is None else unicode_safe(text)
 
 
-def score_file(task: Task, path: Path) -> ScoredFile:
+def score_file(task: Task, path: Path, judge: JudgeSettings | None = None) -> ScoredFile:
     """Score every record of a predictions file; unreadable records are reported, never fatal, but
-    ids that occur more than once are a DataError (each would count several times)."""
+    ids that occur more than once are a DataError (each would count several times). `judge`: the LLM judge
+    of a judge-scored task (None: the default one)."""
     records, problems = parse_json_records(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))
     lines: list[dict[str, Any]] = []
     scored: list[ScoredSample] = []
@@ -61,7 +65,7 @@ def score_file(task: Task, path: Path) -> ScoredFile:
         raise DataError(
             f"{path}: {len(repeated)} ids occur more than once: {shown}{' ...' if len(repeated) > 10 else ''}"
         )
-    results = task.score_batch([(sample, prediction) for _, sample, prediction in readable])
+    results = task.score_batch([(sample, prediction) for _, sample, prediction in readable], judge)
     for (position, sample, _), result in zip(readable, results, strict=True):
         if isinstance(result, Unscored):
             if not result.pending:

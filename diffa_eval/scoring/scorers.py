@@ -6,19 +6,22 @@ that benchmark's task, which holds its scorer object (e.g. MMSU's letter rule, V
 evaluators). `prediction` is None when a predictions file has no model text for a record (as the
 task reads it, see `Task.prediction_of`); each scorer handles that as its official script does.
 Scorers that call a service (an LLM judge) are `BatchScorer`s: they score many predictions at
-once, concurrently, and the runner calls them after generation.
+once, concurrently, and the runner calls them after generation, with the run's judge settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import DataError
 from ..registry import Registry
 from ..types import Sample, Score, Unscored
 from .choice import token_set_match
 from .wer import NORMALIZER, english_normalizer, word_errors
+
+if TYPE_CHECKING:
+    from .judge import JudgeSettings
 
 
 @runtime_checkable
@@ -33,9 +36,12 @@ class Scorer(Protocol):
 
 @runtime_checkable
 class BatchScorer(Scorer, Protocol):
-    """A scorer that calls a service; it scores a whole list at once and may leave items unscored."""
+    """A scorer that calls a service; it scores a whole list at once and may leave items unscored.
+    `judge` is the LLM judge to ask (None: the default one, see `JudgeSettings.chosen`)."""
 
-    def score_batch(self, items: Sequence[tuple[Sample, str | None]]) -> list[Score | Unscored]: ...
+    def score_batch(
+        self, items: Sequence[tuple[Sample, str | None]], judge: JudgeSettings | None = None
+    ) -> list[Score | Unscored]: ...
 
 
 class ChoiceTextMatch:

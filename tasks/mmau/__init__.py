@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from diffa_eval.datasources import (
     short_record,
     unpack_once,
 )
-from diffa_eval.describe import BenchmarkLayout, ColumnSpec
+from diffa_eval.describe import BenchmarkLayout, ColumnSpec, SubmissionForm
 from diffa_eval.errors import DataError
 from diffa_eval.prompts import diffa_choice_prompt
 from diffa_eval.scoring.metrics import Accuracy
@@ -95,6 +95,7 @@ class MMAU(Task):
         self.sample_dir = SAMPLES / self.name
         self.answers_hidden = subset == "test"
         if self.answers_hidden:
+            self.submission_form = SubmissionForm("submission.json", ("model_output", "model_prediction"))
             self.description = (
                 "MMAU test (v05.15.25): 9,000 items, answers withheld; writes the official submission file."
             )
@@ -152,15 +153,6 @@ class MMAU(Task):
         unpack_once(archive, archive.parent)
         samples = [self.sample_from_record(dict(row), archive.parent) for row in dataset]
         return LoadedData(samples, DatasetInfo("hub", self.hub_id, sha))
-
-    def submission(self, predictions: Sequence[tuple[Sample, str | None]]) -> tuple[str, str] | None:
-        if not self.answers_hidden:
-            return None
-        records = [
-            {**sample.fields, "model_output": text or "", "model_prediction": text or ""}
-            for sample, text in predictions
-        ]
-        return "submission.json", json.dumps(records, indent=2, ensure_ascii=False) + "\n"
 
     def sample_from_record(self, record: Mapping[str, Any], base_dir: Path | None = None) -> Sample:
         try:

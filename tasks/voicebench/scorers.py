@@ -4,7 +4,7 @@ Rule-based subsets score each sample under the `official` protocol (`Score.value
 official evaluator guesses at random, a guess seeded by the sample id) and record the
 `strict` verdict (a fallback is wrong) and the fallback flag in `Score.details`, so tasks
 report accuracy, accuracy_strict and fallback_rate side by side. Judge-scored subsets are
-`BatchScorer`s: they ask the configured LLM judge for all samples at once, cache every
+`BatchScorer`s: they ask the run's LLM judge for all samples at once, cache every
 verdict, and store the judge's model, endpoint, prompt hash and replies with each score.
 """
 

@@ -2,7 +2,8 @@
 
 `JudgeScorer` is a `BatchScorer`: it builds one judge prompt per prediction, asks the configured judge
 for all of them at once (cached, retried; see `JudgeClient`), and turns each verdict into a Score.
-Without a configured judge every item stays pending, so its output is kept and scored by a later run.
+The judge is the run's (`RunOptions.judge`); without a configured one every item stays pending,
+so its output is kept and scored by a later run.
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ class JudgeScorer(ABC):
     def verdict_score(self, sample: Sample, prediction: str, verdict: JudgeVerdict) -> Score | Unscored:
         """The score the judge's replies give (Unscored when something else it needs is missing)."""
 
-    def score_batch(self, items: Sequence[tuple[Sample, str | None]]) -> list[Score | Unscored]:
-        settings = JudgeSettings.from_env()
+    def score_batch(
+        self, items: Sequence[tuple[Sample, str | None]], judge: JudgeSettings | None = None
+    ) -> list[Score | Unscored]:
+        """Score every item with `judge` (the run's judge; None: the one the environment names), whose API key
+        comes from the environment only now, per request batch, so that it is never part of a run's options."""
+        settings = (judge if judge is not None else JudgeSettings.chosen()).with_key_from_env()
         if not settings.configured:
             return [Unscored(settings.how_to_configure, pending=True) for _ in items]
         client = JudgeClient(settings)

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import urllib.parse
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,8 @@ class JudgeSettings:
     the API's defaults, so they are not sent. The judge's identity (its base URL) and the sampling
     settings (model, system message, n, temperature, top_p, max_tokens) are part of every verdict's
     cache key; the transport settings (key, concurrency, timeout, retries, backoff) are not.
-    `from_env` reads the base URL, model and key from the environment; the key is sent as given.
+    `from_env` reads the base URL, model and key from the environment; the key is sent as given. A run's
+    judge (`RunOptions.judge`, `chosen`) holds no key: the scorer adds it from the environment per request.
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -211,6 +212,27 @@ class JudgeSettings:
         if "allow_http_key" not in values:
             values["allow_http_key"] = _env_flag(ALLOW_HTTP_KEY_ENV)
         return cls(**{name: value for name, value in values.items() if value is not None})
+
+    @classmethod
+    def chosen(cls, url: str | None = None, model: str | None = None, **request_handling: Any) -> JudgeSettings:
+        """The judge a run names: `url` and `model` where given, else DIFFA_EVAL_JUDGE_BASE_URL and
+        DIFFA_EVAL_JUDGE_MODEL, else OpenAI's API and gpt-4o-mini. It holds no API key: the key is read
+        from the environment when requests are sent (`with_key_from_env`), so it is never part of a run's options."""
+        values: dict[str, Any] = {"base_url": url or _env(BASE_URL_ENV), "model": model or _env(MODEL_ENV)}
+        values.update(request_handling)
+        return cls(**{name: value for name, value in values.items() if value is not None})
+
+    def with_key_from_env(self) -> JudgeSettings:
+        """These settings with the API key this judge gets from the environment, unless they hold one already
+        (see `api_key_from_env`), and DIFFA_EVAL_JUDGE_ALLOW_HTTP_KEY read likewise."""
+        if self.api_key:
+            return self
+        allow_http_key = self.allow_http_key or _env_flag(ALLOW_HTTP_KEY_ENV)
+        return replace(self, api_key=api_key_from_env(self.base_url), allow_http_key=allow_http_key)
+
+    def identity(self) -> dict[str, str]:
+        """The judge as runs record it (the manifest's `judge`): URL and model, never a key."""
+        return {"url": self.base_url, "model": self.model}
 
     @property
     def configured(self) -> bool:

@@ -1,22 +1,22 @@
-"""Combine the shards of a run: recompute its metrics from the records, compact it, report missing samples.
+"""Combine the shards of a run: finish it from its records, and report the samples still missing.
 
 `merge_runs(paths)` finishes run directories in place (shards that shared one output folder).
 `merge_runs(paths, into=folder)` first gathers run directories of the same run from several output
 folders (e.g. one per node-local disk) into one run directory per run under `folder`, keeping for
 each sample its best record: a scored one over one waiting for a score over a failed one, and the
-later source among equals.
+later source among equals. Finishing is `diffa_eval.run.finish.finish_run`, the runner's own step, so a
+merged run holds what one process would have written (the submission file included); no task code is
+loaded, except, for version-1 runs, through the caller's `legacy` description.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import StoreError
-from .scoring.aggregate import aggregate
-from .store import (
+from ..errors import StoreError
+from ..store import (
     SAMPLES,
     RunStore,
     SampleRecord,
@@ -26,10 +26,10 @@ from .store import (
     read_plan,
     read_records,
     read_run,
-    run_cost,
 )
-from .task import TASKS
-from .types import TaskMetrics
+from ..types import TaskMetrics
+from .finish import LegacyDescription, finish_run
+from .submission import SubmissionPlan, read_submission_plan
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,16 @@ class MergeResult:
         return not self.missing
 
 
-def merge_runs(paths: Sequence[Path], into: Path | None = None) -> list[MergeResult]:
-    """Finish every run directory at or below `paths`, or gather them under `into` first."""
+def merge_runs(
+    paths: Sequence[Path], into: Path | None = None, legacy: LegacyDescription | None = None
+) -> list[MergeResult]:
+    """Finish every run directory at or below `paths`, or gather them under `into` first. `legacy` describes
+    the tasks of version-1 runs (whose manifests hold no description)."""
     runs = find_runs(paths)
     if not runs:
         raise StoreError(f"no run directories under {', '.join(map(str, paths))}")
     if into is None:
-        return [finish_run(run.directory) for run in runs]
+        return [merge_run(run.directory, legacy) for run in runs]
     groups: dict[Path, list[StoredRun]] = {}
     for run in runs:
         groups.setdefault(into / run.directory.parent.name / run.directory.name, []).append(run)
@@ -69,12 +72,12 @@ def merge_runs(paths: Sequence[Path], into: Path | None = None) -> list[MergeRes
     for target, sources in groups.items():
         others = [run for run in sources if run.directory.resolve() != target.resolve()]
         gather_run(target, others)
-        results.append(finish_run(target))
+        results.append(merge_run(target, legacy))
     return results
 
 
 def gather_run(target: Path, sources: Sequence[StoredRun]) -> None:
-    """Add the records and plan of `sources` (run directories of one run) to the run directory `target`."""
+    """Add the records and plans of `sources` (run directories of one run) to the run directory `target`."""
     if not sources:
         return
     existing = read_run(target) if (target / "manifest.json").exists() else None
@@ -86,56 +89,47 @@ def gather_run(target: Path, sources: Sequence[StoredRun]) -> None:
         current = store.records()
         best = dict(current)
         plan = read_plan(target) or {}
+        submission = read_submission_plan(target)
         for run in sources:
             for key, record in latest_records(read_records(run.directory / SAMPLES)).items():
                 if key not in best or _quality(record) >= _quality(best[key]):
                     best[key] = record
             for key, sample_id in (read_plan(run.directory) or {}).items():
                 plan.setdefault(key, sample_id)
+            submission = _with(submission, read_submission_plan(run.directory))
         store.append_all(record for key, record in best.items() if current.get(key) != record)
         store.sync()
         if plan:
             store.write_plan(plan)
+        if submission is not None:
+            submission.write(target)
         manifests = [run.manifest for run in sources] + ([existing.manifest] if existing else [])
         first_start = min(manifest.started_at for manifest in manifests)
         store.write_manifest(replace(sources[-1].manifest, started_at=first_start, status="running", finished_at=None))
 
 
-def finish_run(directory: Path) -> MergeResult:
-    """Recompute a run's metrics from its records, compact it, and mark it complete when no sample is missing."""
-    run = read_run(directory)
-    description = run.manifest.description
-    if description is not None:
-        metric_rules, breakdown_fields = description.metrics, description.breakdown_fields
-    else:  # a version-1 run does not describe its metrics: its task's code does
-        task = TASKS.get(run.manifest.task)
-        metric_rules, breakdown_fields = tuple(task.metrics), tuple(task.breakdown_fields)
+def merge_run(directory: Path, legacy: LegacyDescription | None = None) -> MergeResult:
+    """Finish one run directory from its records (see `finish_run`) and say what is still missing."""
     with RunStore(directory) as store:
-        records = store.records()
-        stored_plan = read_plan(directory)
-        plan = stored_plan if stored_plan is not None else {key: r.sample_id for key, r in records.items()}
-        missing = tuple(sample_id for key, sample_id in plan.items() if key not in records)
-        metrics = None
-        if not missing:
-            planned = [records[key] for key in plan]
-            metrics = aggregate(metric_rules, [record.scored() for record in planned], breakdown_fields)
-            metrics = replace(metrics, cost=run_cost(planned))
-            store.write_metrics(metrics)
-        store.compact(plan)
-        if not missing:
-            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            store.write_manifest(replace(run.manifest, status="complete", finished_at=now))
-    recorded = sum(1 for key in plan if key in records)
+        finished = finish_run(store, legacy=legacy)
+    manifest = finished.manifest
+    recorded = sum(1 for key in finished.plan if key in finished.records)
     return MergeResult(
         directory,
-        run.manifest.model,
-        run.manifest.task,
-        run.manifest.split,
+        manifest.model,
+        manifest.task,
+        manifest.split,
         recorded,
-        missing,
-        metrics,
-        has_plan=stored_plan is not None,
+        finished.missing,
+        finished.metrics,
+        has_plan=finished.has_plan,
     )
+
+
+def _with(plan: SubmissionPlan | None, other: SubmissionPlan | None) -> SubmissionPlan | None:
+    if plan is None:
+        return other
+    return plan if other is None else plan.merged(other)
 
 
 def _quality(record: SampleRecord) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 BARRIER_TIMEOUT = timedelta(days=7)
 """How long a rank waits for the slowest one at the end of each (model, task): ranks may be hours apart."""

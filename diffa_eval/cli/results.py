@@ -1,0 +1,187 @@
+"""The commands that read stored runs: `table` (leaderboards), `compare` (regression gate) and `merge` (shards)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .app import app, console, escape, load_task_dirs, setup_logging, split_list
+from .options import TasksDirOption
+
+if TYPE_CHECKING:
+    from ..describe import TaskDescription
+
+
+class TableFormat(str, Enum):
+    terminal = "terminal"
+    markdown = "markdown"
+    latex = "latex"
+    html = "html"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def merge(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders that contain them.")],
+    into: Annotated[
+        Path | None,
+        typer.Option(help="Gather the runs found (e.g. shards on several output dirs) into this output dir first."),
+    ] = None,
+    tasks_dir: TasksDirOption = None,
+) -> None:
+    """Finish sharded runs: recompute metrics from the records, compact, mark complete; list missing samples.
+
+    Exits 1 when some run still misses samples (run the missing shards, or the plain command, to fill them).
+    """
+    from ..run.merge import merge_runs
+
+    setup_logging(False)
+    results = merge_runs(runs, into, legacy=lambda name: _legacy_description(name, tasks_dir))
+    out = console()
+    for result in results:
+        head = f"{escape(result.model)} · {result.task} ({result.split}): {result.recorded} samples recorded"
+        if not result.has_plan:
+            head += " (no plan.json: missing samples cannot be known)"
+        if result.complete:
+            out.print(f"[green]{head}, complete[/green] → {escape(str(result.directory))}")
+            continue
+        shown = ", ".join(result.missing[:20]) + (" ..." if len(result.missing) > 20 else "")
+        out.print(
+            f"[red]{head}, {len(result.missing)} missing: {escape(shown)}[/red] → {escape(str(result.directory))}",
+            soft_wrap=True,
+        )
+    incomplete = [r for r in results if not r.complete]
+    if incomplete:
+        out.print(f"[red]{len(incomplete)} of {len(results)} runs miss samples[/red]")
+        raise typer.Exit(1)
+
+
+def _legacy_description(task: str, tasks_dir: list[Path] | None) -> TaskDescription:
+    """A version-1 run's task as today's task code describes it (those manifests hold no description)."""
+    from ..task import TASKS
+
+    load_task_dirs(tasks_dir)
+    return TASKS.get(task).describe()
+
+
+@app.command()
+def table(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders that contain them.")],
+    format: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.terminal,
+    ci: Annotated[bool, typer.Option("--ci", help="Show 95% confidence intervals (± half-width).")] = False,
+    benchmarks: Annotated[
+        str | None, typer.Option(help="Comma-separated column groups in display order, e.g. mmau_test_mini,mmsu.")
+    ] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated measured rows in display order.")] = None,
+    reported: Annotated[
+        bool, typer.Option("--reported", help="Add published numbers (rows marked †) from --reported-dir.")
+    ] = False,
+    reported_dir: Annotated[Path, typer.Option(help="Folder of reported-number sources.")] = Path("results/reported"),
+    delta: Annotated[
+        bool, typer.Option("--delta", help="With --reported: a 'measured - reported' row under each matched model.")
+    ] = False,
+    caption: Annotated[str, typer.Option(help="LaTeX caption / HTML title.")] = "Results.",
+    label: Annotated[str, typer.Option(help="LaTeX label.")] = "tab:results",
+    standalone: Annotated[bool, typer.Option(help="LaTeX: a complete document instead of a table.")] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots", help="HTML: embed accuracy/speed and per-category plots (needs matplotlib).")
+    ] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead.")] = None,
+) -> None:
+    """A leaderboard from stored runs: rows are models, columns are benchmarks with sub-columns."""
+    from ..errors import StoreError
+    from ..report import tables
+    from ..report.reported import read_reported
+    from ..store import atomic_write_text, find_runs, writing
+
+    setup_logging(False)
+    stored = find_runs(runs)
+    board = tables.build_table(
+        stored,
+        reported=read_reported(reported_dir) if reported or delta else (),
+        benchmarks=split_list(benchmarks) if benchmarks else None,
+        models=split_list(models) if models else None,
+        delta=delta,
+    )
+    if not any(row.kind == "measured" for row in board.rows):
+        raise StoreError(f"no completed runs under {', '.join(map(str, runs))}")
+    if format is TableFormat.terminal:
+        console().print(tables.to_rich(board, with_ci=ci))
+        return
+    if format is TableFormat.markdown:
+        text = tables.to_markdown(board, with_ci=ci)
+    elif format is TableFormat.latex:
+        text = tables.to_latex(board, with_ci=ci, caption=caption, label=label, standalone=standalone)
+    elif format is TableFormat.html:
+        from ..report.plots import report_figures
+
+        figures = report_figures(stored) if plots else []
+        text = tables.to_html(
+            board, with_ci=ci, title=caption if caption != "Results." else "diffa-eval leaderboard", figures=figures
+        )
+    elif format is TableFormat.csv:
+        text = tables.to_csv(board)
+    else:
+        text = tables.to_json(board)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        with writing(output, resumable=False):
+            atomic_write_text(output, text)
+
+
+@app.command("compare")
+def compare_command(
+    baseline: Annotated[Path, typer.Argument(help="Baseline run directory, or a folder of runs.")],
+    candidate: Annotated[Path, typer.Argument(help="Candidate run directory, or a folder of runs.")],
+    max_drop: Annotated[
+        float, typer.Option(min=0.0, help="Largest tolerated drop, in each metric's units (points for %).")
+    ] = 1.0,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Significance level of the paired tests.")] = 0.05,
+    max_drop_for: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max-drop-for", help="Per-metric tolerance METRIC=VALUE or TASK:METRIC=VALUE (repeatable), e.g. wer=0.5."
+        ),
+    ] = None,
+    metrics: Annotated[str | None, typer.Option(help="Comma-separated metrics to compare (default: all).")] = None,
+    max_failure_increase: Annotated[
+        float,
+        typer.Option(min=0.0, help="Largest tolerated rise of the share of failed samples, in points."),
+    ] = 1.0,
+    markdown: Annotated[Path | None, typer.Option(help="Write the Markdown summary (a PR comment) here.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
+    tasks_dir: TasksDirOption = None,
+) -> None:
+    """Paired comparison of a candidate with a baseline; exits 1 when a metric drops significantly."""
+    from ..errors import ConfigError
+    from ..report.compare import Tolerance, compare, to_json, to_markdown
+    from ..store import atomic_write_text, find_runs, writing
+
+    setup_logging(False)
+    load_task_dirs(tasks_dir)
+    per_metric: dict[str, float] = {}
+    for item in max_drop_for or []:
+        name, sep, value = item.partition("=")
+        try:
+            per_metric[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ConfigError(f"--max-drop-for expects METRIC=NUMBER, got {item!r}")
+    tolerance = Tolerance(max_drop, alpha, per_metric, max_failure_increase)
+    verdict = compare(
+        find_runs([baseline]), find_runs([candidate]), tolerance, split_list(metrics) if metrics else None
+    )
+    summary = to_markdown(verdict)
+    for path, text in ((markdown, summary), (json_path, to_json(verdict))):
+        if path is not None:
+            with writing(path, resumable=False):
+                atomic_write_text(path, text)
+    typer.echo(summary, nl=False)
+    if not verdict.passed:
+        raise typer.Exit(1)

@@ -1,0 +1,284 @@
+"""Planning a run: its data, its identity, and each sample prepared once.
+
+A run is one model on one task split with one prompt variant and generation config. Planning loads
+the split, probes every clip, and asks the task, once per sample, for everything the rest of the run
+needs: the prompt, the answer options, the reference (only for a model that declares `reads_reference`),
+the breakdown labels and what the score depends on. Execution and scoring use that prepared value and
+never ask the task again.
+
+A sample's resume key hashes the model spec, generation config, task name and version, prompt variant,
+sample id, the request the model sees (prompt text, answer options, and the reference for models that
+read it) and the audio content, so re-running the same command skips every sample already recorded
+(whatever the batch size), retries the ones that failed, and produces again any sample whose model input
+changed. Each record also keeps a hash of what decides its score (reference, choices, the benchmark's
+fields): when only that changed, the stored output is scored again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import audio
+from ..describe import SampleScope
+from ..errors import AudioError, ConfigError, DiffaEvalError
+from ..models.base import ModelAdapter
+from ..resample import DEFAULT_RESAMPLER, check_resampler
+from ..store import RunStore, read_run
+from ..task import LoadedData, PromptVariant, Task
+from ..types import EvalRun, GenerationConfig, ModelSpec, Sample, stable_hash
+from .options import RunOptions
+from .provenance import now
+from .submission import SubmissionPlan
+from .variant import run_generation, variant_info
+
+if TYPE_CHECKING:
+    from ..scoring.judge import JudgeSettings
+
+Probe = tuple[audio.AudioProbe | None, str | None]
+"""A clip's header facts, or why it cannot be read."""
+
+
+@dataclass(frozen=True)
+class PreparedSample:
+    """One planned sample with everything the run asked its task for."""
+
+    sample: Sample
+    key: str
+    probe: audio.AudioProbe | None
+    probe_error: str | None
+    prompt: str
+    choices: tuple[str, ...]
+    """The answers the model may give (`Task.answer_options`)."""
+    reference: str | None
+    """The answer the scorer counts correct (`Task.ideal_answer`), only for a model that reads it; else None."""
+    groups: Mapping[str, str]
+    """The sample's breakdown labels (`Task.breakdown_labels`)."""
+    score_inputs: str
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One (model, task, split) run: where it lives, its manifest, and its prepared samples in dataset order."""
+
+    task: Task
+    variant: PromptVariant
+    generation: GenerationConfig
+    directory: Path
+    manifest: EvalRun
+    samples: tuple[PreparedSample, ...]
+    resampler: str
+    """How audio is brought to the model's sampling rate."""
+    judge: JudgeSettings | None = None
+    """The judge that scores the task's outputs, for judge-scored tasks."""
+    submission: SubmissionPlan | None = field(default=None, repr=False)
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """Resume key -> sample id, in dataset order (plan.json)."""
+        return {prepared.key: prepared.sample.id for prepared in self.samples}
+
+    def write(self, store: RunStore, manifest: EvalRun | None = None) -> None:
+        """Store the manifest, plan.json and the submission plan (under the records lock for shards)."""
+        with store.locked():
+            store.write_manifest(manifest or self.manifest)
+            store.write_plan(self.keys)
+            if self.submission is not None:
+                self.submission.write(store.directory)
+
+
+def load_split(task: Task, split: str, data_dir: Path | None, limit: int | None) -> LoadedData | str:
+    """The split's samples (the first `limit` of them), or why they cannot be run."""
+    try:
+        loaded = task.load(split, data_dir)
+    except DiffaEvalError as error:
+        return f"{task.name}: {error}"
+    except Exception as error:  # e.g. a hub or network failure inside `datasets`
+        return f"{task.name}: could not load {split}: {type(error).__name__}: {error}"
+    samples = loaded.samples[:limit] if limit else loaded.samples
+    if not samples:
+        return f"{task.name}: {split} has no samples ({loaded.info.id} is empty)"
+    duplicates = sorted(sample_id for sample_id, n in Counter(s.id for s in samples).items() if n > 1)
+    if duplicates:
+        shown = ", ".join(duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
+        return f"{task.name}: {len(duplicates)} duplicate sample ids in {split}: {shown}"
+    return LoadedData(samples, loaded.info, total=len(loaded.samples))
+
+
+def probe_all(samples: Sequence[Sample]) -> list[Probe]:
+    """Every clip's header, read in parallel."""
+    pool = ThreadPoolExecutor(max_workers=8)
+    try:
+        return list(pool.map(_probe, samples))
+    finally:
+        # On Ctrl-C, drop the probes not started yet rather than waiting for every one of them.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _probe(sample: Sample) -> Probe:
+    if sample.audio is None:  # never evaluated text-only: a benchmark item without its audio is broken
+        return None, "sample has no audio: its record names no audio file or data"
+    try:
+        return audio.probe(sample.audio), None
+    except AudioError as error:
+        return None, str(error)
+
+
+def adapter_resampler(adapter: ModelAdapter) -> str:
+    """The resampler the adapter asks for (`resampler`, optional), soxr by default."""
+    try:
+        return check_resampler(getattr(adapter, "resampler", DEFAULT_RESAMPLER))
+    except ValueError as error:
+        raise ConfigError(f"model {adapter.name}: {error}") from None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def run_directory(output_dir: Path, spec: ModelSpec, task: Task, split: str, run_id: str) -> Path:
+    """Where a run lives: <output>/<model>/<task>-<split>-<run id prefix>."""
+    model_dir = _slug(spec.name) + (f"+{_slug(spec.backend)}" if spec.backend else "")
+    if spec.checkpoint:
+        tail = "_".join(Path(spec.checkpoint).parts[-2:])
+        model_dir += f"@{_slug(tail)}-{stable_hash(spec.checkpoint)[:6]}"
+    return output_dir / model_dir / f"{task.name}-{split}-{run_id[:8]}"
+
+
+def resume_key(
+    spec: ModelSpec,
+    generation: GenerationConfig,
+    task: Task,
+    prompt_variant: str,
+    sample_id: str,
+    audio_sha256: str | None,
+    audio_window: tuple[float, str] | None = None,
+    model_input: Mapping[str, Any] | None = None,
+    resampler: str = DEFAULT_RESAMPLER,
+) -> str:
+    """The content hash under which a sample's result is stored: everything that decides the output.
+    `audio_window` is the model's audio limit in seconds and the long-audio policy, when the model has
+    a limit; `model_input` is the rest of the request the model sees (the prompt text, the answer options
+    and, for a model that reads it, the reference); `resampler` is the resampler that changes the audio the
+    model hears (named only when it is not the default, soxr)."""
+    parts: list[Any] = [str(spec), generation.to_dict(), task.name, task.version, prompt_variant, sample_id]
+    window = [list(audio_window)] if audio_window else []
+    extra = [] if resampler == DEFAULT_RESAMPLER else [resampler]
+    return stable_hash([*parts, audio_sha256, *window, dict(model_input or {}), *extra])
+
+
+def score_inputs(sample: Sample, choices: Sequence[str]) -> str:
+    """A hash of what a sample's score depends on besides the output: its reference, choices (as stored and
+    as the task offers them) and fields."""
+    return stable_hash([sample.reference, list(sample.choices), list(choices), dict(sample.fields)])
+
+
+def prepare(
+    task: Task, variant: PromptVariant, sample: Sample, probe: Probe, reads_reference: bool, key_of: Any
+) -> PreparedSample:
+    """Ask the task, once, for everything about one sample; `key_of(sample, probe, model_input)` gives its key."""
+    prompt = variant.build(sample)
+    choices = tuple(task.answer_options(sample))
+    # only a model that declares it reads the reference gets it: it is then part of the resume key
+    reference = task.ideal_answer(sample) if reads_reference else None
+    request: dict[str, Any] = {"prompt": prompt, "choices": list(choices)}
+    if reads_reference:
+        request["reference"] = reference
+    return PreparedSample(
+        sample=sample,
+        key=key_of(sample, probe[0], request),
+        probe=probe[0],
+        probe_error=probe[1],
+        prompt=prompt,
+        choices=choices,
+        reference=reference,
+        groups=task.breakdown_labels(sample),
+        score_inputs=score_inputs(sample, choices),
+    )
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What every manifest of this process records about the software."""
+
+    packages: Mapping[str, str]
+    git_sha: str | None
+
+
+def plan_run(
+    adapter: ModelAdapter,
+    spec: ModelSpec,
+    task: Task,
+    split: str,
+    loaded: LoadedData,
+    probes: Sequence[Probe],
+    options: RunOptions,
+    provenance: Provenance,
+    judge: JudgeSettings | None = None,
+) -> RunPlan:
+    """The run of `adapter` on the loaded split under `options`: its identity, manifest and prepared samples.
+    `judge` scores the task when it is judge-scored (None: `options`' judge)."""
+    variant = task.select_prompt(getattr(adapter, "prompt_variants", ()), options.prompt)
+    limit: float | None = getattr(adapter, "max_audio_seconds", None)
+    window = (limit, options.long_audio) if limit else None
+    resampler = adapter_resampler(adapter)
+    generation = run_generation(task, variant, options.generation, options.seed)
+    run_id = stable_hash([str(spec), task.name, task.version, split, variant.name, generation.to_dict()])
+    directory = run_directory(options.output_dir, spec, task, split, run_id)
+    reads_reference = bool(getattr(adapter, "reads_reference", False))
+
+    def key_of(sample: Sample, probe: audio.AudioProbe | None, request: Mapping[str, Any]) -> str:
+        heard = resampler if probe and probe.sampling_rate != adapter.sampling_rate else DEFAULT_RESAMPLER
+        sha256 = probe.sha256 if probe else None
+        return resume_key(spec, generation, task, variant.name, sample.id, sha256, window, request, heard)
+
+    samples = tuple(
+        prepare(task, variant, sample, probe, reads_reference, key_of)
+        for sample, probe in zip(loaded.samples, probes, strict=True)
+    )
+    if not task.scores_after_generation:
+        judge = None
+    elif judge is None:
+        judge = options.judge_settings()
+    manifest = EvalRun(
+        run_id=run_id,
+        model=str(spec),
+        model_info={**adapter.info(), "resampler": resampler},
+        task=task.name,
+        task_version=task.version,
+        split=split,
+        prompt_variant=variant.name,
+        generation=generation,
+        dataset=loaded.info,
+        seed=options.seed,
+        device=adapter.device,
+        started_at=_first_start(directory),
+        packages=provenance.packages,
+        git_sha=provenance.git_sha,
+        command=options.command,
+        description=task.describe(),
+        variant=variant_info(adapter, task, variant, generation),
+        scope=SampleScope(
+            dataset=loaded.total if loaded.total is not None else len(samples),
+            planned=len(samples),
+            limit=options.limit,
+            max_failures=options.max_failures,
+        ),
+        judge=None if judge is None else judge.identity(),
+    )
+    form = task.submission_form
+    submission = None if form is None else SubmissionPlan(form, {p.key: p.sample.fields for p in samples})
+    return RunPlan(task, variant, generation, directory, manifest, samples, resampler, judge, submission)
+
+
+def _first_start(directory: Path) -> str:
+    """When the run first started: an earlier attempt's start, else now."""
+    try:
+        return read_run(directory).manifest.started_at
+    except DiffaEvalError:
+        return now()
