@@ -18,6 +18,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .describe import TaskDescription
     from .runner import RunOutcome
     from .task import Task
 
@@ -271,7 +272,7 @@ def run(
         return  # rank 0 reports for all ranks
     runs = [read_run(o.run_dir) for o in outcomes if o.run_dir is not None and o.metrics is not None]
     if runs:
-        console.print(to_rich(build_table(runs)))
+        console.print(to_rich(build_table(runs, partial=True)))
     _summarize(console, outcomes)
     bad = [o for o in outcomes if o.failed_fraction > max_failures]
     if bad:
@@ -601,8 +602,16 @@ def table(
         bool, typer.Option("--plots", help="HTML: embed accuracy/speed and per-category plots (needs matplotlib).")
     ] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead.")] = None,
+    partial: Annotated[
+        bool,
+        typer.Option("--partial", help="Show partial runs (--limit, too many failures), marked, where no full run is."),
+    ] = False,
+    cost: Annotated[
+        bool,
+        typer.Option("--cost", help="Add cost columns: forward passes, tokens, seconds per sample, samples/s, device."),
+    ] = False,
 ) -> None:
-    """A leaderboard from stored runs: rows are models, columns are benchmarks with sub-columns."""
+    """A leaderboard from stored runs: a row per model and settings, columns are benchmarks with sub-columns."""
     from .errors import StoreError
     from .report import tables
     from .report.reported import read_reported
@@ -616,9 +625,14 @@ def table(
         benchmarks=_split_list(benchmarks) if benchmarks else None,
         models=_split_list(models) if models else None,
         delta=delta,
+        partial=partial,
+        cost=cost,
     )
     if not any(row.kind == "measured" for row in board.rows):
-        raise StoreError(f"no completed runs under {', '.join(map(str, runs))}")
+        hint = (
+            f" ({board.partial_left_out} partial runs left out; --partial shows them)" if board.partial_left_out else ""
+        )
+        raise StoreError(f"no completed runs under {', '.join(map(str, runs))}{hint}")
     if format is TableFormat.terminal:
         _console().print(tables.to_rich(board, with_ci=ci))
         return
@@ -685,7 +699,11 @@ def compare_command(
             raise ConfigError(f"--max-drop-for expects METRIC=NUMBER, got {item!r}")
     tolerance = Tolerance(max_drop, alpha, per_metric, max_failure_increase)
     verdict = compare(
-        find_runs([baseline]), find_runs([candidate]), tolerance, _split_list(metrics) if metrics else None
+        find_runs([baseline]),
+        find_runs([candidate]),
+        tolerance,
+        _split_list(metrics) if metrics else None,
+        describe=_registered_description,
     )
     summary = to_markdown(verdict)
     for path, text in ((markdown, summary), (json_path, to_json(verdict))):
@@ -695,6 +713,13 @@ def compare_command(
     typer.echo(summary, nl=False)
     if not verdict.passed:
         raise typer.Exit(1)
+
+
+def _registered_description(task: str) -> TaskDescription | None:
+    """A registered task's description (for version-1 runs of tasks that are not built in), else None."""
+    from .task import TASKS
+
+    return TASKS.get(task).describe() if task in TASKS.names() else None
 
 
 @app.command()
@@ -767,7 +792,9 @@ def sweep(
     _summarize(console, outcomes)
     if not runs:
         raise typer.Exit(1)
-    board = tables.build_table(runs, models=[str(s) for s in specs if any(r.manifest.model == str(s) for r in runs)])
+    board = tables.build_table(
+        runs, models=[str(s) for s in specs if any(r.manifest.model == str(s) for r in runs)], partial=True
+    )
     console.print(tables.to_rich(board))
     if markdown is not None:
         with writing(markdown, resumable=False):
