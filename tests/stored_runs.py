@@ -78,8 +78,8 @@ def write_run_v2(
 ) -> Path:
     """A completed version-2 run directory: as `write_run`, plus the task's description (by default the
     built-in task's, else one column of the first metric), the variant (default: the model's default
-    settings), the sample scope (default: every sample of the split, `max_failures` allowed) and the cost totals (default: summed
-    from `records`)."""
+    settings), the sample scope (default: every sample of the split, `max_failures` allowed) and the cost
+    totals (default: summed from `records`)."""
     manifest, task_metrics = _run(
         model, task, metrics, breakdowns, split, records, n_failed, finished_at, options, run_id, device, task_version
     )

@@ -260,7 +260,6 @@ def build_table(
             rows.extend(_delta_rows(key.model, labels[key], shown, reported_rows))
     rows.extend(Row(r.name, r.kind, {k: v for k, v in r.cells.items() if k in keys}) for r, _ in reported_rows)
     shown_runs = [item for item in chosen if item.row in available and _shows(item, columns, own_layouts)]
-    footnotes = _footnotes(catalog, columns, rows, shown_runs, labels, notes, cost)
     shown_models = {key.model for key in available}
     left_out = sum(
         1
@@ -270,11 +269,7 @@ def build_table(
         and (models is None or run.manifest.model in shown_models)
         and coverage(run).partial
     )
-    if left_out:
-        footnotes.append(
-            f"{left_out} partial run{'s' if left_out > 1 else ''} left out (fewer samples than the split, or more "
-            "failed samples than the run allowed)"
-        )
+    footnotes = _footnotes(catalog, columns, rows, shown_runs, labels, notes, cost, left_out)
     return GroupedTable(columns, rows, footnotes, COST_COLUMNS if cost else (), left_out)
 
 
@@ -326,6 +321,7 @@ def _footnotes(
     labels: Mapping[RowKey, str],
     reported_notes: Sequence[tuple[str, str]],
     cost: bool,
+    left_out: int,
 ) -> list[str]:
     shown = {(c.benchmark, c.spec.task) for c in columns}
     footnotes = [
@@ -340,6 +336,11 @@ def _footnotes(
     if partial:
         listed = "; ".join(f"{labels[c.row]} on {c.task} ({c.split}): {c.coverage.note}" for c in partial)
         footnotes.append(f"‡ partial run, not ranked: {listed}")
+    if left_out:
+        footnotes.append(
+            f"{left_out} partial run{'s' if left_out > 1 else ''} left out (fewer samples than the split, or more "
+            "failed samples than the run allowed)"
+        )
     used = {cell.source for row in rows if row.kind == "reported" for cell in row.cells.values()}
     footnotes.extend(note for source_id, note in reported_notes if source_id in used)
     if any(cell.self_reported for cell in all_cells):
