@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..describe import BenchmarkLayout, ColumnSpec, GroupScore, TaskDescription, VariantInfo
 from ..errors import ConfigError
@@ -392,15 +391,3 @@ def _delta_rows(
         if shared:
             rows.append(Row(f"Δ {label} − {row.name}", "delta", shared))
     return rows
-
-
-def cost_values(table: GroupedTable, row: Row) -> list[float | str | None]:
-    """The row's cost figures in column order (None where unknown or for rows without cost)."""
-    return [None if row.cost is None else column.value(row.cost) for column in table.cost_columns]
-
-
-def settings_text(settings: Mapping[str, Any]) -> str:
-    """A variant's settings as compact JSON, for CSV."""
-    import json
-
-    return json.dumps(dict(settings), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..cost import COST_TITLE, format_cost
-from ..table import Cell, Column, GroupedTable, Row, cost_values
+from ..table import Cell, Column, GroupedTable, Row
+
+
+def cost_values(table: GroupedTable, row: Row) -> list[float | str | None]:
+    """The row's cost figures in column order (None where unknown or for rows without cost)."""
+    return [None if row.cost is None else column.value(row.cost) for column in table.cost_columns]
 
 
 def number(cell: Cell, kind: str) -> str:

@@ -7,7 +7,8 @@ import io
 import json
 from typing import Any
 
-from ..table import GroupedTable, Row, cost_values, settings_text
+from ..table import GroupedTable, Row
+from . import cost_values
 
 _CSV_HEADER = (
     "model", "kind", "benchmark", "split", "column", "task", "metric", "value", "ci_low", "ci_high", "n_failed",
@@ -16,10 +17,11 @@ _CSV_HEADER = (
 
 
 def _row_data(row: Row) -> list[str]:
-    """The row's model spec, variant label and settings (JSON), for the trailing CSV fields."""
+    """The row's model spec, variant label and settings (compact JSON), for the trailing CSV fields."""
     if row.kind != "measured":
         return ["", "", ""]
-    return [row.model, row.variant.label, settings_text(row.variant.settings)]
+    settings = json.dumps(dict(row.variant.settings), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return [row.model, row.variant.label, settings]
 
 
 def to_csv(table: GroupedTable) -> str:
