@@ -51,7 +51,7 @@ def test_decoding_modes_and_an_ar_baseline_are_rows_with_their_cost_in_every_for
     assert variants["diffa-tiny"]["settings"] == {}
     markdown = _invoke("table", str(runs), "--cost", "-f", "markdown")
     assert all(f"| {name} |" in markdown for name in rows)
-    assert "cost per sample · passes/sample" in markdown
+    assert "cost · passes/sample" in markdown
     latex = _invoke("table", str(runs), "--cost", "-f", "latex")
     assert r"diffa-tiny $\cdot$ threshold+dual-cache $\tau$=0.9 &" in latex and "passes/sample" in latex
     page = runs.parent / "board.html"

@@ -95,7 +95,7 @@ COST_COLUMNS = (
     CostColumn("device", "device", lambda cost: cost.device or None),
 )
 
-COST_TITLE = "cost per sample"
+COST_TITLE = "cost"
 
 COST_NOTE = (
     "Cost: per sample, over the runs behind the row's cells: forward passes and generated tokens as the model "
@@ -116,4 +116,6 @@ def format_cost(value: float | str | None) -> str:
         return f"{value:.1f}"
     if value >= 1:
         return f"{value:.2f}"
-    return f"{value:.3f}" if value >= 0.001 or value == 0 else "<0.001"
+    if value == 0:
+        return "0"
+    return f"{value:.3f}" if value >= 0.001 else "<0.001"
