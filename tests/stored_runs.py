@@ -1,14 +1,19 @@
-"""Run directories written directly, so report outputs are fixed and fast to build."""
+"""Run directories written directly, so report outputs are fixed and fast to build: `write_run` writes the
+version-1 form (no self-description), `write_run_v2` the version-2 form."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from diffa_eval.store import SampleRecord
-from diffa_eval.types import DatasetInfo, EvalRun, GenerationConfig, MetricValue, TaskMetrics, stable_hash
+from diffa_eval.describe import SampleScope, TaskDescription, VariantInfo, single_column_layout
+from diffa_eval.report.legacy import legacy_description
+from diffa_eval.scoring.metrics import Accuracy, CorpusWER
+from diffa_eval.store import SampleRecord, run_cost
+from diffa_eval.types import DatasetInfo, EvalRun, GenerationConfig, MetricValue, RunCost, TaskMetrics, stable_hash
 
 Value = float | tuple[float, float, float]
 """A metric value, or (value, ci_low, ci_high)."""
@@ -34,22 +39,91 @@ def write_run(
     finished_at: str = "2026-01-01T00:00:00+00:00",
     options: Mapping[str, Any] | None = None,
     run_id: str | None = None,
+    max_failures: float = 0.0,
 ) -> Path:
-    """A completed run directory with the given metrics (first one primary) and sample records."""
+    """A completed version-1 run directory (no self-description, no cost totals) with the given metrics
+    (first one primary) and sample records; version 1 does not record `max_failures`."""
+    manifest, task_metrics = _run(
+        model, task, metrics, breakdowns, split, records, n_failed, finished_at, options, run_id, "cpu", 1
+    )
+    data = {**manifest.to_dict(), "schema_version": 1}
+    for key in ("description", "variant", "scope", "judge"):
+        del data[key]
+    results = task_metrics.to_dict()
+    del results["cost"]
+    results["schema_version"] = 1
+    return _write(root, manifest, data, results, records)
+
+
+def write_run_v2(
+    root: Path,
+    model: str,
+    task: str,
+    metrics: Mapping[str, Value],
+    *,
+    breakdowns: Mapping[str, Mapping[str, Mapping[str, Value]]] | None = None,
+    split: str = "test",
+    records: Sequence[SampleRecord] = (),
+    n_failed: int = 0,
+    finished_at: str = "2026-01-01T00:00:00+00:00",
+    options: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    description: TaskDescription | None = None,
+    variant: VariantInfo | None = None,
+    scope: SampleScope | None = None,
+    cost: RunCost | None = None,
+    device: str = "cpu",
+    task_version: int = 1,
+    max_failures: float = 0.0,
+) -> Path:
+    """A completed version-2 run directory: as `write_run`, plus the task's description (by default the
+    built-in task's, else one column of the first metric), the variant (default: the model's default
+    settings), the sample scope (default: every sample of the split, `max_failures` allowed) and the cost
+    totals (default: summed from `records`)."""
+    manifest, task_metrics = _run(
+        model, task, metrics, breakdowns, split, records, n_failed, finished_at, options, run_id, device, task_version
+    )
+    if description is None:
+        rules: tuple[Any, ...] = tuple(
+            CorpusWER(name) if name in LOWER_IS_BETTER else Accuracy(name) for name in metrics
+        )
+        description = legacy_description(task) or TaskDescription(task, rules, single_column_layout(task, rules))
+    manifest = replace(
+        manifest,
+        description=description,
+        variant=variant or VariantInfo(),
+        scope=scope or SampleScope(task_metrics.n_samples, task_metrics.n_samples, max_failures=max_failures),
+    )
+    task_metrics = replace(task_metrics, cost=cost or run_cost(records))
+    return _write(root, manifest, manifest.to_dict(), task_metrics.to_dict(), records)
+
+
+def _run(
+    model: str,
+    task: str,
+    metrics: Mapping[str, Value],
+    breakdowns: Mapping[str, Mapping[str, Mapping[str, Value]]] | None,
+    split: str,
+    records: Sequence[SampleRecord],
+    n_failed: int,
+    finished_at: str,
+    options: Mapping[str, Any] | None,
+    run_id: str | None,
+    device: str,
+    task_version: int,
+) -> tuple[EvalRun, TaskMetrics]:
     run_id = run_id or f"{model}-{task}-{split}-{finished_at}".replace(":", "")
-    directory = root / model / f"{task}-{split}-{stable_hash(run_id)[:8]}"
-    directory.mkdir(parents=True)
     n = max(len(records), 10)
     manifest = EvalRun(
         run_id=run_id,
         model=model,
         task=task,
-        task_version=1,
+        task_version=task_version,
         split=split,
         generation=GenerationConfig(options=dict(options or {})),
         dataset=DatasetInfo("hub", f"example/{task}", "0123456789abcdef0123456789abcdef01234567"),
         seed=0,
-        device="cpu",
+        device=device,
         started_at="2026-01-01T00:00:00+00:00",
         status="complete",
         finished_at=finished_at,
@@ -66,8 +140,16 @@ def write_run(
         n_failed=n_failed,
         primary_metric=next(iter(metrics)),
     )
-    (directory / "manifest.json").write_text(json.dumps(manifest.to_dict()))
-    (directory / "metrics.json").write_text(json.dumps(task_metrics.to_dict()))
+    return manifest, task_metrics
+
+
+def _write(
+    root: Path, manifest: EvalRun, data: Mapping[str, Any], results: Mapping[str, Any], records: Sequence[SampleRecord]
+) -> Path:
+    directory = root / manifest.model / f"{manifest.task}-{manifest.split}-{stable_hash(manifest.run_id)[:8]}"
+    directory.mkdir(parents=True)
+    (directory / "manifest.json").write_text(json.dumps(data))
+    (directory / "metrics.json").write_text(json.dumps(results))
     (directory / "samples.jsonl").write_text("".join(record.to_json() + "\n" for record in records))
     return directory
 
@@ -101,7 +183,7 @@ def wer_records(errors_and_words: Sequence[tuple[int, int]]) -> list[SampleRecor
     ]
 
 
-def paper_runs(root: Path) -> Path:
+def paper_runs(root: Path, writer: Callable[..., Path] = write_run) -> Path:
     """Three models on MMAU test-mini, MMSU and LibriSpeech, with ties and a lower-is-better metric."""
     mmau = {
         "alpha": (60.0, {"sound": 70.0, "music": 55.0, "speech": 55.0}),
@@ -109,7 +191,7 @@ def paper_runs(root: Path) -> Path:
         "gamma": (58.25, {"sound": 70.0, "music": 50.0, "speech": 54.75}),
     }
     for model, (avg, by_task) in mmau.items():
-        write_run(
+        writer(
             root,
             model,
             "mmau_test_mini",
@@ -118,16 +200,17 @@ def paper_runs(root: Path) -> Path:
         )
     mmsu = {"alpha": (52.0, 60.0, 44.0), "beta": (55.1, 58.0, 52.2), "gamma": (50.0, 61.0, 39.0)}
     for model, (avg, perception, reasoning) in mmsu.items():
-        write_run(
+        writer(
             root,
             model,
             "mmsu",
             {"accuracy": avg, "accuracy_strict": avg - 1, "parse_failure_rate": 1.0},
             breakdowns={"category": {"perception": {"accuracy": perception}, "reasoning": {"accuracy": reasoning}}},
             n_failed=1 if model == "gamma" else 0,
+            max_failures=0.1,
         )
     wer = {"alpha": (2.5, 5.0), "beta": (3.1, 4.2), "gamma": (2.2, 6.0)}
     for model, (clean, other) in wer.items():
-        write_run(root, model, "librispeech_test_clean", {"wer": (clean, clean - 0.2, clean + 0.3)})
-        write_run(root, model, "librispeech_test_other", {"wer": other})
+        writer(root, model, "librispeech_test_clean", {"wer": (clean, clean - 0.2, clean + 0.3)})
+        writer(root, model, "librispeech_test_other", {"wer": other})
     return root

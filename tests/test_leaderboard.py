@@ -58,6 +58,7 @@ def test_failed_samples_are_flagged(runs: Path) -> None:
 def test_every_metric_of_every_run_as_a_dataframe(runs: Path) -> None:
     frame = runs_frame(find_runs([runs]))
     assert len(frame) == 6  # 2 models x (MMAU accuracy, LibriSpeech wer and wer_diffa2)
-    assert set(frame.columns) >= {"model", "task", "split", "metric", "value", "ci_low", "ci_high", "n", "run_dir"}
+    columns = {"model", "variant", "task", "split", "metric", "value", "ci_low", "ci_high", "n", "run_dir"}
+    assert set(frame.columns) >= columns
     oracle_wer = frame[(frame.model == "oracle") & (frame.metric == "wer")]["value"].item()
     assert oracle_wer == 0.0

@@ -269,19 +269,23 @@ register_task(SpokenYesNo())
     assert _counts(" ".join(_cli(*args).stdout.split())) == ((3, 0) if change == "instruction" else (0, 3))
 
 
-def test_a_limited_run_holds_only_records_of_the_current_data_and_keeps_the_rest_for_reuse(tmp_path: Path) -> None:
+def test_a_limited_run_reuses_the_full_runs_outputs_scored_on_the_current_data_and_leaves_that_run_alone(
+    tmp_path: Path,
+) -> None:
     data, output = tmp_path / "data", tmp_path / "runs"
     _write_mmau(data, _mmau_items(0, "What makes the sound?"))
     _run(data, output)
+    full = _run_dir(output)
     _write_mmau(data, _mmau_items(1, "What makes the sound?"))
-    assert _counts(_run(data, output, "chance", "--limit", "10")) == (0, 10)
-    directory = _run_dir(output)
-    run = read_run(directory)
-    assert len(run.records()) == 10, "the run is its ten planned samples"
+    summary = _run(data, output, "chance", "--limit", "10")
+    assert _counts(summary) == (0, 10) and "10 scored again" in summary
+    (limited,) = (directory for directory in (output / "chance").iterdir() if directory != full)
+    run = read_run(limited)
+    assert len(run.records()) == len(_records(limited)) == 10, "the run is its ten planned samples"
     assert all(r.reference == CHOICES[(1 + int(r.sample_id[4:])) % 4] for r in run.records())
-    assert len(_records(directory)) == N_ITEMS, "the other samples' records stay for reuse"
+    assert len(_records(full)) == N_ITEMS, "the full run keeps its records"
     summary = _run(data, output)
-    assert _counts(summary) == (0, N_ITEMS) and f"{N_ITEMS - 10} scored again" in summary
+    assert _counts(summary) == (0, N_ITEMS) and f"{N_ITEMS} scored again" in summary
     fresh = tmp_path / "fresh"
     _run(data, fresh)
-    assert _comparable(directory) == _comparable(_run_dir(fresh))
+    assert _comparable(full) == _comparable(_run_dir(fresh))

@@ -12,11 +12,11 @@ import pytest
 
 from diffa_eval.errors import ConfigError
 from diffa_eval.report.reported import ReportedEntry, ReportedSource, read_reported
-from diffa_eval.report.tables import BENCHMARKS, build_table, to_csv, to_html, to_json, to_latex, to_markdown
+from diffa_eval.report.tables import build_table, to_csv, to_html, to_json, to_latex, to_markdown
 from diffa_eval.store import find_runs
 
 from .conftest import REPO
-from .stored_runs import paper_runs, write_run
+from .stored_runs import paper_runs, write_run, write_run_v2
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -128,10 +128,24 @@ def test_other_splits_and_unknown_tasks_get_their_own_groups(tmp_path: Path) -> 
     ]
 
 
-def test_latest_run_wins(tmp_path: Path) -> None:
-    write_run(tmp_path, "alpha", "mmar", {"accuracy": 40.0}, finished_at="2026-01-02T00:00:00+00:00")
-    write_run(tmp_path, "alpha", "mmar", {"accuracy": 30.0}, finished_at="2026-01-01T00:00:00+00:00")
+def test_the_choice_among_equal_runs_does_not_depend_on_finish_times(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shown = []
+    for order, times in enumerate((("2026-01-02", "2026-01-01"), ("2026-01-01", "2026-01-02"))):
+        root = tmp_path / str(order)
+        for run_id, value, day in (("run-a", 40.0, times[0]), ("run-b", 30.0, times[1])):
+            write_run(root, "alpha", "mmar", {"accuracy": value}, finished_at=f"{day}T00:00:00+00:00", run_id=run_id)
+        shown.append(build_table(find_runs([root])).rows[0].cells["mmar:avg"].value)
+    assert shown == [40.0, 40.0]  # run-a, first by run id, whichever finished last
+    assert "2 runs of equal coverage report different numbers" in caplog.text
+
+
+def test_equal_runs_that_agree_raise_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    for root in ("node0", "node1"):  # the same run gathered from two output folders
+        write_run(tmp_path / root, "alpha", "mmar", {"accuracy": 40.0}, run_id="run-a")
     assert build_table(find_runs([tmp_path])).rows[0].cells["mmar:avg"].value == 40.0
+    assert "report different numbers" not in caplog.text
 
 
 def test_csv_and_json_carry_every_cell_with_its_rank(runs: list) -> None:  # type: ignore[type-arg]
@@ -160,10 +174,11 @@ def test_the_bundled_reported_numbers_name_known_columns_and_their_sources() -> 
     assert {s.id for s in sources} >= {"mmsu-leaderboard", "mmau-leaderboard-v05.15.25", "voicebench-leaderboard"}
     for source in sources:
         assert source.citation and source.protocol
-        for entry in source.entries:
-            for key in entry.values:
-                benchmark, _, label = key.partition(":")
-                assert label in [c.label for c in BENCHMARKS[benchmark].columns], (source.id, key)
+    table = build_table([], reported=sources)  # an unknown column would be a ConfigError
+    assert {row.kind for row in table.rows} == {"reported"}
+    assert sum(len(row.cells) for row in table.rows) == sum(
+        len(entry.values) for source in sources for entry in source.entries
+    )
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex")
@@ -181,14 +196,27 @@ def test_the_latex_table_compiles(runs: list, tmp_path: Path) -> None:  # type: 
     assert (tmp_path / "table.pdf").stat().st_size > 0
 
 
-def test_a_row_hiding_a_run_of_other_settings_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_runs_of_other_settings_get_rows_of_their_own(tmp_path: Path) -> None:
     from diffa_eval.run import RunOptions, evaluate
-    from diffa_eval.store import find_runs
     from diffa_eval.task import resolve_tasks
     from diffa_eval.types import ModelSpec
 
     for prompt in (None, "official-2025"):
         options = RunOptions(split="sample", output_dir=tmp_path, prompt=prompt)
         evaluate([ModelSpec("chance")], resolve_tasks(["mmsu"]), options)
-    build_table(find_runs([tmp_path]))
-    assert "showing" in caplog.text and "(prompt official-2025)" in caplog.text and "(prompt official)" in caplog.text
+    table = build_table(find_runs([tmp_path]))
+    assert [(row.name, dict(row.variant.settings)) for row in table.rows] == [
+        ("chance", {}),
+        ("chance · prompt official-2025", {"prompt": "official-2025"}),
+    ]
+
+
+def test_the_version_2_form_of_the_same_runs_renders_the_same_tables(tmp_path: Path) -> None:
+    version_1 = find_runs([paper_runs(tmp_path / "v1")])
+    version_2 = find_runs([paper_runs(tmp_path / "v2", write_run_v2)])
+    assert {run.manifest.schema_version for run in version_1} == {1}
+    assert all(run.manifest.description is not None for run in version_2)
+    for render in (to_markdown, to_latex, to_csv, to_json):
+        old = render(build_table(version_1, reported=[PAPER], delta=True)).replace(str(tmp_path / "v1"), "ROOT")
+        new = render(build_table(version_2, reported=[PAPER], delta=True)).replace(str(tmp_path / "v2"), "ROOT")
+        assert old == new

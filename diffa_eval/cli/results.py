@@ -40,7 +40,8 @@ def merge(
     from ..run.merge import merge_runs
 
     setup_logging(False)
-    results = merge_runs(runs, into, legacy=lambda name: _legacy_description(name, tasks_dir))
+    load_task_dirs(tasks_dir)
+    results = merge_runs(runs, into, legacy=registered_description)
     out = console()
     for result in results:
         head = f"{escape(result.model)} · {result.task} ({result.split}): {result.recorded} samples recorded"
@@ -60,12 +61,16 @@ def merge(
         raise typer.Exit(1)
 
 
-def _legacy_description(task: str, tasks_dir: list[Path] | None) -> TaskDescription:
-    """A version-1 run's task as today's task code describes it (those manifests hold no description)."""
+def registered_description(task: str) -> TaskDescription | None:
+    """How a version-1 run's task is described (those manifests hold none): as it was, for a built-in task
+    (frozen data), else as the registered task code (e.g. of --tasks-dir) describes it now; None if unknown."""
+    from ..report.legacy import legacy_description
     from ..task import TASKS
 
-    load_task_dirs(tasks_dir)
-    return TASKS.get(task).describe()
+    known = legacy_description(task)
+    if known is not None:
+        return known
+    return TASKS.get(task).describe() if task in TASKS.names() else None
 
 
 @app.command()
@@ -91,8 +96,16 @@ def table(
         bool, typer.Option("--plots", help="HTML: embed accuracy/speed and per-category plots (needs matplotlib).")
     ] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead.")] = None,
+    partial: Annotated[
+        bool,
+        typer.Option("--partial", help="Show partial runs (--limit, too many failures), marked, where no full run is."),
+    ] = False,
+    cost: Annotated[
+        bool,
+        typer.Option("--cost", help="Add cost columns: forward passes, tokens, seconds per sample, samples/s, device."),
+    ] = False,
 ) -> None:
-    """A leaderboard from stored runs: rows are models, columns are benchmarks with sub-columns."""
+    """A leaderboard from stored runs: a row per model and settings, columns are benchmarks with sub-columns."""
     from ..errors import StoreError
     from ..report import tables
     from ..report.reported import read_reported
@@ -106,9 +119,13 @@ def table(
         benchmarks=split_list(benchmarks) if benchmarks else None,
         models=split_list(models) if models else None,
         delta=delta,
+        partial=partial,
+        cost=cost,
     )
     if not any(row.kind == "measured" for row in board.rows):
-        raise StoreError(f"no completed runs under {', '.join(map(str, runs))}")
+        left_out = board.partial_left_out
+        hint = f" ({left_out} partial runs left out; --partial shows them)" if left_out else ""
+        raise StoreError(f"no completed runs under {', '.join(map(str, runs))}{hint}")
     if format is TableFormat.terminal:
         console().print(tables.to_rich(board, with_ci=ci))
         return
@@ -175,7 +192,11 @@ def compare_command(
             raise ConfigError(f"--max-drop-for expects METRIC=NUMBER, got {item!r}")
     tolerance = Tolerance(max_drop, alpha, per_metric, max_failure_increase)
     verdict = compare(
-        find_runs([baseline]), find_runs([candidate]), tolerance, split_list(metrics) if metrics else None
+        find_runs([baseline]),
+        find_runs([candidate]),
+        tolerance,
+        split_list(metrics) if metrics else None,
+        describe=registered_description,
     )
     summary = to_markdown(verdict)
     for path, text in ((markdown, summary), (json_path, to_json(verdict))):

@@ -71,7 +71,7 @@ def run(
         return  # rank 0 reports for all ranks
     runs = [read_run(o.run_dir) for o in outcomes if o.run_dir is not None and o.metrics is not None]
     if runs:
-        out.print(to_rich(build_table(runs)))
+        out.print(to_rich(build_table(runs, partial=True)))
     summarize(out, outcomes)
     if _too_many_failures(out, outcomes, args.max_failures):
         raise typer.Exit(1)
@@ -121,7 +121,8 @@ def sweep(
     summarize(out, outcomes)
     if not runs:
         raise typer.Exit(1)
-    board = tables.build_table(runs, models=[str(s) for s in specs if any(r.manifest.model == str(s) for r in runs)])
+    chosen = [str(s) for s in specs if any(r.manifest.model == str(s) for r in runs)]
+    board = tables.build_table(runs, models=chosen, partial=True)
     out.print(tables.to_rich(board))
     if markdown is not None:
         write_text(markdown, tables.to_markdown(board))

@@ -1,27 +1,35 @@
 """Compare a candidate with a baseline on the same samples: per-metric deltas, paired tests and a verdict.
 
-Runs are paired by (task, split); within a pair, samples are aligned by sample id. A sample counts
-when both runs scored it, or when one scored it and the other failed it: the failure counts as the
-worst outcome (a wrong answer; for WER every reference word deleted), so a run cannot gain by
-failing. Mean ratings (judge scores) have no worst value, so their failed samples are left out; for
-every task the failure rates are compared too. Every metric gets a paired-bootstrap delta with its
-95% interval; accuracy metrics take their p-value from McNemar's exact test and list the samples
-that flipped. A metric regresses when it got worse by more than its tolerance and the change is
-significant at `alpha`; the failures regress when the candidate's failure rate exceeds the
-baseline's by more than `max_failure_increase` points.
+Each side's run per (task, split) is chosen as the leaderboard chooses (`select`: a partial run only where
+no full run is, and then named in the summary), and runs are paired by (task, split). Within a pair, samples
+are aligned by sample id. A sample counts when both runs scored it, or when one scored it and the other
+failed it: the failure counts as the worst outcome (a wrong answer; for WER every reference word deleted),
+so a run cannot gain by failing. Mean ratings (judge scores) have no worst value, so their failed samples
+are left out; for every task the failure rates are compared too. Every metric gets a paired-bootstrap delta
+with its 95% interval; accuracy metrics take their p-value from McNemar's exact test and list the samples
+that flipped. A metric regresses when it got worse by more than its tolerance and the change is significant
+at `alpha`; the failures regress when the candidate's failure rate exceeds the baseline's by more than
+`max_failure_increase` points.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import ConfigError
+from ..describe import TaskDescription
+from ..errors import ConfigError, DataError
+from ..scoring.metrics import Metric
 from ..scoring.paired import failed_parts, is_binary, mcnemar, metric_scale, paired_bootstrap, sample_parts
 from ..store import SampleRecord, StoredRun
 from ..types import Score
+from .legacy import describe_run
+from .select import Chosen, choose_runs, row_labels
+
+Describe = Callable[[str], TaskDescription | None]
+"""Task name -> its description, for version-1 runs of tasks that are not built in (e.g. from --tasks-dir)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,9 @@ class RunComparison:
     candidate_samples: int = 0
     failures_regressed: bool = False
     """True when the candidate's failure rate exceeds the baseline's by more than the tolerance."""
+    baseline_partial: str = ""
+    """Why the baseline run is partial (e.g. "3 of 10 samples"; used only when no full run was there)."""
+    candidate_partial: str = ""
 
     @property
     def baseline_failure_rate(self) -> float:
@@ -124,21 +135,36 @@ def _failed(records: list[SampleRecord]) -> set[str]:
     return {record.sample_id for record in records if record.failed}
 
 
-def compare_runs(
-    baseline: StoredRun, candidate: StoredRun, tolerance: Tolerance, metrics: Sequence[str] | None = None
-) -> RunComparison:
-    """Paired comparison of two runs of one task and split."""
-    from ..task import TASKS
+def metric_rules(run: StoredRun, describe: Describe | None = None) -> tuple[Metric, ...]:
+    """The metrics a run was scored with: from its manifest (version 1: the built-in task's of that time)."""
+    description = describe_run(run) or (describe(run.manifest.task) if describe is not None else None)
+    if description is None:
+        raise DataError(
+            f"{run.directory}: a version-1 run of task {run.manifest.task!r}, which records no metric rules; "
+            "give its task file (--tasks-dir), or run the same command again to record them"
+        )
+    return description.metrics
 
-    task = TASKS.get(baseline.manifest.task)
+
+def compare_runs(
+    baseline: StoredRun,
+    candidate: StoredRun,
+    tolerance: Tolerance,
+    metrics: Sequence[str] | None = None,
+    describe: Describe | None = None,
+) -> RunComparison:
+    """Paired comparison of two runs of one task and split, by the metrics both runs were scored with."""
+    task = baseline.manifest.task
+    rules = metric_rules(baseline, describe)
+    candidate_names = {metric.name for metric in metric_rules(candidate, describe)}
     base_records, cand_records = baseline.records(), candidate.records()
     base_scores, cand_scores = _scores(base_records), _scores(cand_records)
     base_failed, cand_failed = _failed(base_records), _failed(cand_records)
     shared = [i for i in base_scores if i in cand_scores or i in cand_failed]
     shared += [i for i in cand_scores if i in base_failed]
     results = []
-    for metric in task.metrics:
-        if metrics is not None and metric.name not in metrics:
+    for metric in rules:
+        if metric.name not in candidate_names or (metrics is not None and metric.name not in metrics):
             continue
         pairs = []
         for sample_id in shared:
@@ -163,7 +189,7 @@ def compare_runs(
             good = not metric.lower_is_better  # whether an outcome of 1 is the good one
             regressions = tuple(s for s, a, b in pairs if (a[0][0] >= 0.5) is good and (b[0][0] >= 0.5) is not good)
             improvements = tuple(s for s, a, b in pairs if (a[0][0] >= 0.5) is not good and (b[0][0] >= 0.5) is good)
-        max_drop = tolerance.for_metric(task.name, metric.name)
+        max_drop = tolerance.for_metric(task, metric.name)
         drop = boot.delta if metric.lower_is_better else -boot.delta
         significant = p_value < tolerance.alpha
         status = "unchanged"
@@ -210,19 +236,23 @@ def compare_runs(
     return replace(comparison, failures_regressed=increase > tolerance.max_failure_increase)
 
 
-def _latest(runs: Sequence[StoredRun], side: str) -> dict[tuple[str, str], StoredRun]:
-    """The latest completed run per (task, split); all of one model, or the pairing would be a guess."""
-    models = sorted({run.manifest.model for run in runs if run.metrics is not None})
+def _chosen(runs: Sequence[StoredRun], side: str) -> dict[tuple[str, str], Chosen]:
+    """The run per (task, split), chosen as the leaderboard chooses (a partial run only where no full run is);
+    all of one row (model and settings), or the pairing would be a guess."""
+    chosen = choose_runs(runs, partial=True)
+    models = sorted({item.row.model for item in chosen})
     if len(models) > 1:
         raise ConfigError(
             f"the {side} runs are of several models ({', '.join(models)}); give the runs of one model, "
             "e.g. <output-dir>/<model>"
         )
-    latest: dict[tuple[str, str], StoredRun] = {}
-    for run in sorted(runs, key=lambda r: (r.manifest.finished_at or "", str(r.directory))):
-        if run.metrics is not None:
-            latest[(run.manifest.task, run.manifest.split)] = run
-    return latest
+    labels = row_labels({item.row: item.variant for item in chosen})
+    if len(labels) > 1:
+        raise ConfigError(
+            f"the {side} runs are of several settings of {models[0]} ({'; '.join(sorted(labels.values()))}); "
+            "give the run directories of one"
+        )
+    return {(item.task, item.split): item for item in chosen}
 
 
 def compare(
@@ -230,16 +260,23 @@ def compare(
     candidate: Sequence[StoredRun],
     tolerance: Tolerance | None = None,
     metrics: Sequence[str] | None = None,
+    describe: Describe | None = None,
 ) -> Verdict:
-    """Pair the latest completed run per (task, split) on each side and compare every pair."""
+    """Pair the run per (task, split) of each side, chosen by content as the leaderboard does, and compare
+    every pair. `describe` gives the metric rules of version-1 runs of tasks that are not built in."""
     tolerance = tolerance or Tolerance()
-    base, cand = _latest(baseline, "baseline"), _latest(candidate, "candidate")
+    base, cand = _chosen(baseline, "baseline"), _chosen(candidate, "candidate")
     shared = [key for key in base if key in cand]
     if not shared:
         raise ConfigError("the baseline and the candidate have no completed run of the same task and split")
     unmatched = tuple(f"{task} ({split})" for task, split in sorted(set(base) ^ set(cand)))
-    comparisons = tuple(compare_runs(base[key], cand[key], tolerance, metrics) for key in sorted(shared))
-    return Verdict(comparisons, tolerance, unmatched)
+    comparisons = []
+    for key in sorted(shared):
+        comparison = compare_runs(base[key].run, cand[key].run, tolerance, metrics, describe)
+        comparisons.append(
+            replace(comparison, baseline_partial=base[key].coverage.note, candidate_partial=cand[key].coverage.note)
+        )
+    return Verdict(tuple(comparisons), tolerance, unmatched)
 
 
 def to_markdown(verdict: Verdict, max_flips: int = 20) -> str:
@@ -284,6 +321,10 @@ def to_markdown(verdict: Verdict, max_flips: int = 20) -> str:
                 f"- {comparison.task}: {comparison.n_paired} samples paired; {comparison.only_baseline} scored only in "
                 f"the baseline and {comparison.only_candidate} only in the candidate are left out"
             )
+    for comparison in verdict.comparisons:
+        for side, note in (("baseline", comparison.baseline_partial), ("candidate", comparison.candidate_partial)):
+            if note:
+                notes.append(f"- {comparison.task}: the {side} run is partial ({note}); no full run was given")
     notes += [f"- only on one side, not compared: {name}" for name in verdict.unmatched]
     if notes:
         lines += ["", *notes]
@@ -317,8 +358,16 @@ def to_json(verdict: Verdict) -> str:
             {
                 "task": c.task,
                 "split": c.split,
-                "baseline": {"model": c.baseline_model, "run_dir": c.baseline_run},
-                "candidate": {"model": c.candidate_model, "run_dir": c.candidate_run},
+                "baseline": {
+                    "model": c.baseline_model,
+                    "run_dir": c.baseline_run,
+                    "partial": c.baseline_partial or None,
+                },
+                "candidate": {
+                    "model": c.candidate_model,
+                    "run_dir": c.candidate_run,
+                    "partial": c.candidate_partial or None,
+                },
                 "n_paired": c.n_paired,
                 "only_baseline": c.only_baseline,
                 "only_candidate": c.only_candidate,

@@ -23,6 +23,7 @@ def runs_frame(runs: Sequence[StoredRun]) -> pd.DataFrame:
             rows.append(
                 {
                     "model": run.manifest.model,
+                    "variant": run.manifest.variant.label if run.manifest.variant is not None else "",
                     "task": run.manifest.task,
                     "split": run.manifest.split,
                     "metric": name,

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ConfigError
 from ..store import StoredRun
+from .legacy import describe_run
+from .select import choose_runs
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,7 +37,10 @@ class SpeedPoint:
 
 
 def decoding_mode(run: StoredRun) -> str:
-    """The generation options that set a run apart (e.g. `steps=16 block_length=32`), or `default`."""
+    """What sets a run apart: its variant's label (e.g. `threshold+dual-cache τ=0.9`), for a version-1 run
+    its generation options (e.g. `steps=16 block_length=32`); `default` when nothing does."""
+    if run.manifest.variant is not None:
+        return run.manifest.variant.label or "default"
     options = run.manifest.generation.options
     return " ".join(f"{key}={value}" for key, value in sorted(options.items())) or "default"
 
@@ -144,7 +149,8 @@ def plot_category_bars(runs: Sequence[StoredRun], task: str, field: str) -> Figu
         values = [run.metrics.breakdowns[field].get(label, {}).get(metric) for label in labels]
         heights = [v.value if v is not None else 0.0 for v in values]
         positions = [j + i * width for j in range(len(labels))]
-        axes.bar(positions, heights, width, label=run.manifest.model)
+        mode = decoding_mode(run) if run.manifest.variant is not None else "default"
+        axes.bar(positions, heights, width, label=run.manifest.model + ("" if mode == "default" else f" {mode}"))
     axes.set_xticks([j + width * (len(chosen) - 1) / 2 for j in range(len(labels))], labels, fontsize=8)
     axes.set_ylabel(f"{task} {chosen[0].metrics.primary_metric if chosen and chosen[0].metrics else ''}")
     axes.legend(fontsize=8)
@@ -200,20 +206,30 @@ def png_markup(figure: Figure, alt: str) -> str:
     return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
-CATEGORY_FIELDS = {"mmau_test_mini": "task", "mmsu": "category", "mmar": "modality"}
-"""The breakdown each benchmark's per-category bars use."""
+def category_field(run: StoredRun) -> str | None:
+    """The breakdown a task's per-category bars use: the one its leaderboard columns split by (e.g. MMAU's
+    `task`), else its first breakdown field; None when the run describes no breakdown."""
+    description = describe_run(run)
+    if description is None:
+        return None
+    used = [c.breakdown[0] for c in description.benchmark.columns if c.breakdown and c.task == description.task]
+    fields = used + list(description.breakdown_fields)
+    return fields[0] if fields else None
 
 
 def report_figures(runs: Sequence[StoredRun]) -> list[str]:
-    """Inline SVG figures for the HTML report: quality vs speed per task, then per-category bars."""
+    """Inline SVG figures for the HTML report: quality vs speed per task, then per-category bars, of the
+    runs the leaderboard shows (complete and full, one per row, task and split)."""
+    shown = [item.run for item in choose_runs(runs)]
     figures = []
-    for task in sorted({r.manifest.task for r in runs if r.metrics is not None}):
-        points = speed_points(runs, task)
+    for task in sorted({r.manifest.task for r in shown}):
+        points = speed_points(shown, task)
         if points:
             figures.append(svg_markup(plot_quality_vs_speed(points)))
             if any(p.forward_passes is not None for p in points):
                 figures.append(svg_markup(plot_quality_vs_speed(points, by="forward_passes")))
-        field = CATEGORY_FIELDS.get(task)
-        if field and any(r.metrics and r.manifest.task == task and field in r.metrics.breakdowns for r in runs):
-            figures.append(svg_markup(plot_category_bars(runs, task, field)))
+        of_task = [r for r in shown if r.manifest.task == task]
+        field = category_field(of_task[0])
+        if field and any(r.metrics and field in r.metrics.breakdowns for r in of_task):
+            figures.append(svg_markup(plot_category_bars(of_task, task, field)))
     return figures

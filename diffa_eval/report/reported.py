@@ -2,7 +2,7 @@
 
 Each JSON file under a reported folder (default `results/reported/`) is one source: where the numbers
 were published, the protocol they were scored with, and per model the values keyed by table column
-(`benchmark:label`, e.g. `mmau_test_mini:sound`, see `diffa_eval.report.tables.BENCHMARKS`).
+(`benchmark:label`, e.g. `mmau_test_mini:sound`: a column of a benchmark's layout, see `diffa_eval.report.legacy`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..store import StoredRun
 from ..types import ModelSpec
-from .tables import build_table
+from .select import is_complete
+from .table import build_table
 
 
 def _natural_key(path: str) -> list[int | str]:
@@ -33,14 +34,23 @@ def expand_checkpoints(text: str) -> list[ModelSpec]:
 
 
 def checkpoint_trend(runs: Sequence[StoredRun], specs: Sequence[ModelSpec]) -> list[tuple[str, dict[str, float]]]:
-    """(checkpoint folder name, column -> value) per spec that has completed runs, in the order of `specs`."""
+    """(checkpoint folder name, column -> value) per leaderboard row of the specs' runs, in the order of `specs`.
+
+    The rows and their runs are those the leaderboard shows (`select`), partial runs (a sweep with
+    `--limit`) included; a spec with runs of several settings gives a row per setting, named with the
+    variant's label.
+    """
     names = [str(spec) for spec in specs]
-    present = {run.manifest.model for run in runs if run.metrics is not None}
+    present = {run.manifest.model for run in runs if is_complete(run)}
     chosen = [name for name in names if name in present]
-    table = build_table([run for run in runs if run.manifest.model in chosen], models=chosen)
+    table = build_table([run for run in runs if run.manifest.model in chosen], models=chosen, partial=True)
     labels = {column.key: f"{column.group_title} {column.spec.label}" for column in table.columns}
+    by_name = {str(spec): spec for spec in specs}
     trend = []
-    for spec, row in zip([s for s in specs if str(s) in present], table.rows, strict=True):
+    for row in table.rows:
+        spec = by_name[row.model]
         label = Path(spec.checkpoint).name if spec.checkpoint else str(spec)
+        if row.name != row.model:
+            label += f" · {row.variant.label}"
         trend.append((label, {labels[key]: cell.value for key, cell in row.cells.items()}))
     return trend

@@ -19,8 +19,8 @@ from ..types import EvalRun, TaskMetrics
 from .provenance import now
 from .submission import write_submission
 
-LegacyDescription = Callable[[str], TaskDescription]
-"""Describes a task by name, for version-1 runs, whose manifests hold no description."""
+LegacyDescription = Callable[[str], TaskDescription | None]
+"""Describes a task by name, for version-1 runs, whose manifests hold no description (None: unknown task)."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,10 @@ def finish_run(store: RunStore, manifest: EvalRun | None = None, legacy: LegacyD
 def _description(run: EvalRun, legacy: LegacyDescription | None) -> TaskDescription:
     if run.description is not None:
         return run.description
-    if legacy is None:  # a version-1 run does not describe its metrics: only its task's code does
+    description = legacy(run.task) if legacy is not None else None
+    if description is None:  # a version-1 run does not describe its metrics: only its task's code does
         raise StoreError(
             f"the run of {run.model} on {run.task} was written by an older diffa-eval (schema version "
             f"{run.schema_version}) and does not describe its metrics; finish it with the task's code loaded"
         )
-    return legacy(run.task)
+    return description

@@ -29,7 +29,7 @@ from ..describe import SampleScope
 from ..errors import AudioError, ConfigError, DiffaEvalError
 from ..models.base import ModelAdapter
 from ..resample import DEFAULT_RESAMPLER, check_resampler
-from ..store import RunStore, read_run
+from ..store import MANIFEST, SAMPLES, RunStore, SampleRecord, latest_records, read_records, read_run
 from ..task import LoadedData, PromptVariant, Task
 from ..types import EvalRun, GenerationConfig, ModelSpec, Sample, stable_hash
 from .options import RunOptions
@@ -84,12 +84,27 @@ class RunPlan:
         return {prepared.key: prepared.sample.id for prepared in self.samples}
 
     def write(self, store: RunStore, manifest: EvalRun | None = None) -> None:
-        """Store the manifest, plan.json and the submission plan (under the records lock for shards)."""
+        """Store the manifest, plan.json and the submission plan (under the records lock for shards), and take
+        over the usable records that runs of the same settings on more or fewer samples (--limit) hold."""
         with store.locked():
             store.write_manifest(manifest or self.manifest)
             store.write_plan(self.keys)
             if self.submission is not None:
                 self.submission.write(store.directory)
+            self._adopt_sibling_records(store)
+
+    def _adopt_sibling_records(self, store: RunStore) -> None:
+        keys = self.keys
+        mine = store.records()
+        wanted = {key for key in keys if key not in mine or mine[key].needs_output}
+        adopted: dict[str, SampleRecord] = {}
+        for sibling in sibling_runs(self.directory, self.manifest):
+            for key, record in latest_records(read_records(sibling / SAMPLES)).items():
+                if key in wanted and key not in adopted and not record.needs_output:
+                    adopted[key] = record
+        if adopted:
+            store.append_all(adopted[key] for key in keys if key in adopted)
+            store.sync()
 
 
 def load_split(task: Task, split: str, data_dir: Path | None, limit: int | None) -> LoadedData | str:
@@ -228,7 +243,9 @@ def plan_run(
     window = (limit, options.long_audio) if limit else None
     resampler = adapter_resampler(adapter)
     generation = run_generation(task, variant, options.generation, options.seed)
-    run_id = stable_hash([str(spec), task.name, task.version, split, variant.name, generation.to_dict()])
+    run_id = base_run_id(str(spec), task.name, task.version, split, variant.name, generation)
+    if loaded.total is not None and len(loaded.samples) < loaded.total:
+        run_id = stable_hash([run_id, {"limit": len(loaded.samples)}])  # part of a split never replaces the whole
     directory = run_directory(options.output_dir, spec, task, split, run_id)
     reads_reference = bool(getattr(adapter, "reads_reference", False))
 
@@ -274,6 +291,34 @@ def plan_run(
     form = task.submission_form
     submission = None if form is None else SubmissionPlan(form, {p.key: p.sample.fields for p in samples})
     return RunPlan(task, variant, generation, directory, manifest, samples, resampler, judge, submission)
+
+
+def base_run_id(model: str, task: str, version: int, split: str, prompt: str, generation: GenerationConfig) -> str:
+    """The id of the run of the whole split with these settings; a run of its first N samples (--limit) has an
+    id of its own derived from it, and lives in a directory of its own."""
+    return stable_hash([model, task, version, split, prompt, generation.to_dict()])
+
+
+def sibling_runs(directory: Path, manifest: EvalRun) -> list[Path]:
+    """Other run directories of the same settings on the same split, i.e. runs of the whole split or of a
+    --limit of it, whose records the run may reuse."""
+    base = base_run_id(*_identity(manifest))
+    siblings = []
+    for candidate in sorted(directory.parent.glob(f"{manifest.task}-{manifest.split}-*")):
+        if candidate == directory or not (candidate / MANIFEST).is_file():
+            continue
+        try:
+            other = read_run(candidate).manifest
+        except DiffaEvalError:
+            continue
+        if base_run_id(*_identity(other)) == base:
+            siblings.append(candidate)
+    return siblings
+
+
+def _identity(manifest: EvalRun) -> tuple[str, str, int, str, str, GenerationConfig]:
+    return (manifest.model, manifest.task, manifest.task_version, manifest.split, manifest.prompt_variant,
+            manifest.generation)  # fmt: skip
 
 
 def _first_start(directory: Path) -> str:
