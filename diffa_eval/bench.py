@@ -9,6 +9,12 @@ its pass counts follow (`eos_stop`: DIFFA-2 stops at an EOS, Fast-dLLM never doe
 the baseline, the speed ratio, the share of answers identical to exact's and the task-score delta.
 A mode run at a batch size above 1 is also decoded one sample at a time (untimed) and reports the
 share of its answers identical to those: batching is exact in float32, not always in bfloat16.
+
+Random weights give flat confidences (LLaDA-8B's shape: the top token's probability is about 1e-3),
+so a threshold rule would never commit more than one token per pass. `scale_output_head` multiplies
+a random model's output head by a `logit_scale` (`diffa-eval bench --logit-scale`), which sharpens
+every confidence so that threshold commits happen. The tokens of a random model mean nothing either
+way: its agreement with exact decoding says nothing about a trained model's.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import platform
 import resource
 import sys
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -284,6 +291,27 @@ def report(
         "baseline": f"{BASELINE} at batch {results[0].batch_size}",
         "modes": [{k: v for k, v in asdict(r).items() if k != "texts"} for r in results],
     }
+
+
+_UNSCALED_HEADS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def scale_output_head(adapter: Any, logit_scale: float) -> None:
+    """Make a random-weights DIFFA's logits `logit_scale` times its initial ones, by scaling the
+    backbone's output head (see the module docstring); 1 restores the initial head. Refused for
+    trained weights, whose confidences it would distort."""
+    import torch
+
+    preset = getattr(adapter, "preset", None)
+    if preset is None or not preset.random_weights:
+        raise ConfigError("--logit-scale applies only to models with random weights (diffa-tiny, --model-size 8b)")
+    if not logit_scale > 0 or logit_scale == float("inf"):
+        raise ConfigError(f"--logit-scale must be a positive number, got {logit_scale}")
+    head = adapter.pipeline.llm.get_output_embeddings()
+    if head not in _UNSCALED_HEADS:
+        _UNSCALED_HEADS[head] = head.weight.detach().clone()
+    with torch.no_grad():
+        head.weight.copy_(_UNSCALED_HEADS[head] * logit_scale)
 
 
 def build_8b_adapter(device: str, seed: int = 0) -> Any:
