@@ -9,6 +9,12 @@ its pass counts follow (`eos_stop`: DIFFA-2 stops at an EOS, Fast-dLLM never doe
 the baseline, the speed ratio, the share of answers identical to exact's and the task-score delta.
 A mode run at a batch size above 1 is also decoded one sample at a time (untimed) and reports the
 share of its answers identical to those: batching is exact in float32, not always in bfloat16.
+
+Random weights give flat confidences (LLaDA-8B's shape: the top token's probability is about 1e-3),
+so a threshold rule would never commit more than one token per pass. `scale_output_head` multiplies
+a random model's output head by a `logit_scale` (`diffa-eval bench --logit-scale`), which sharpens
+every confidence so that threshold commits happen. The tokens of a random model mean nothing either
+way: its agreement with exact decoding says nothing about a trained model's.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import platform
 import resource
 import sys
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -90,13 +97,16 @@ def synthetic_workload(samples: int, audio_seconds: float, seed: int = 0) -> Wor
     return Workload(f"synthetic {audio_seconds:g}s x {samples}", requests, audio_seconds=audio_seconds)
 
 
-def task_workload(task: Task, split: str, limit: int | None, preferred_prompts: Sequence[str] = ()) -> Workload:
-    """The first `limit` samples of a task split that have audio, prompted as a run would prompt them."""
+def task_workload(task: Task, split: str, limit: int | None, adapter: Any = None) -> Workload:
+    """The first `limit` samples of a task split that have audio, prepared as a run prepares them for `adapter`
+    (its preferred prompt variant; the reference only if it reads it)."""
     from . import audio
+    from .run.plan import prepare
     from .task import default_data_dir
 
     loaded = task.load(split, default_data_dir())
-    variant = task.select_prompt(preferred_prompts)
+    variant = task.select_prompt(getattr(adapter, "prompt_variants", ()))
+    reads_reference = bool(getattr(adapter, "reads_reference", False))
     requests, samples, seconds = [], [], 0.0
     for sample in loaded.samples:
         if sample.audio is None:
@@ -104,15 +114,8 @@ def task_workload(task: Task, split: str, limit: int | None, preferred_prompts: 
         decoded = audio.decode(sample.audio, 16_000, SINC_HANN)  # as the runner decodes for DIFFA
         clip = decoded.array[: 30 * 16_000]
         seconds += len(clip) / 16_000
-        requests.append(
-            GenerationRequest(
-                sample_id=sample.id,
-                prompt=variant.build(sample),
-                audio=clip,
-                choices=task.answer_options(sample),
-                reference=task.ideal_answer(sample),
-            )
-        )
+        prepared = prepare(task, variant, sample, (None, None), reads_reference, lambda *_: "")
+        requests.append(GenerationRequest(sample.id, prepared.prompt, clip, prepared.choices, prepared.reference))
         samples.append(sample)
         if limit and len(requests) == limit:
             break
@@ -284,6 +287,27 @@ def report(
         "baseline": f"{BASELINE} at batch {results[0].batch_size}",
         "modes": [{k: v for k, v in asdict(r).items() if k != "texts"} for r in results],
     }
+
+
+_UNSCALED_HEADS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def scale_output_head(adapter: Any, logit_scale: float) -> None:
+    """Make a random-weights DIFFA's logits `logit_scale` times its initial ones, by scaling the
+    backbone's output head (see the module docstring); 1 restores the initial head. Refused for
+    trained weights, whose confidences it would distort."""
+    import torch
+
+    preset = getattr(adapter, "preset", None)
+    if preset is None or not preset.random_weights:
+        raise ConfigError("--logit-scale applies only to models with random weights (diffa-tiny, --model-size 8b)")
+    if not logit_scale > 0 or logit_scale == float("inf"):
+        raise ConfigError(f"--logit-scale must be a positive number, got {logit_scale}")
+    head = adapter.pipeline.llm.get_output_embeddings()
+    if head not in _UNSCALED_HEADS:
+        _UNSCALED_HEADS[head] = head.weight.detach().clone()
+    with torch.no_grad():
+        head.weight.copy_(_UNSCALED_HEADS[head] * logit_scale)
 
 
 def build_8b_adapter(device: str, seed: int = 0) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from diffa_eval.bench import run_bench, synthetic_workload
@@ -113,3 +114,41 @@ def test_the_8b_workload_has_llada_8b_dimensions() -> None:
     parameters = list(adapter.pipeline.llm.parameters())
     assert 8.0e9 < sum(p.numel() for p in parameters) < 8.1e9
     assert {str(p.dtype) for p in parameters} == {"torch.bfloat16"}
+
+
+def test_a_scaled_output_head_makes_threshold_commits_happen_with_random_weights(tmp_path: Path) -> None:
+    args = ["--samples", "1", "--audio-seconds", "1", "--gen-length", "4", "--modes", "threshold"]
+    flat = bench(tmp_path, *args, "--no-batch-agreement")
+    sharp = bench(tmp_path, *args, "--no-batch-agreement", "--logit-scale", "64")
+    assert (flat["logit_scale"], sharp["logit_scale"]) == (1.0, 64.0)
+    passes = {data["logit_scale"]: data["modes"][1]["forward_passes_per_sample"] for data in (flat, sharp)}
+    assert passes[1.0] == 4.0 and passes[64.0] < 4.0  # flat random confidences never clear 0.9
+
+
+def test_the_logit_scale_is_refused_when_not_a_positive_number_or_for_trained_weights() -> None:
+    result = runner.invoke(app, ["bench", "--device", "cpu", "--logit-scale", "nan", "--output", "/nonexistent/x.json"])
+    assert result.exit_code != 0
+    from diffa_eval.bench import scale_output_head
+    from diffa_eval.errors import ConfigError
+    from diffa_eval.models.diffa.adapter import PRESETS
+
+    class Trained:
+        preset = PRESETS["diffa"]
+
+    with pytest.raises(ConfigError, match="random weights"):
+        scale_output_head(Trained(), 8.0)
+
+
+def test_a_task_workload_gives_the_reference_only_to_a_model_that_reads_it() -> None:
+    from diffa_eval.bench import task_workload
+    from diffa_eval.task import TASKS
+
+    class Reader:
+        prompt_variants = ("diffa",)
+        reads_reference = True
+
+    task = TASKS.get("mmau_test_mini")
+    plain = task_workload(task, "sample", 3, object())
+    assert [r.reference for r in plain.requests] == [None, None, None]
+    read = task_workload(task, "sample", 3, Reader())
+    assert all(r.reference in r.choices for r in read.requests) and read.requests[0].prompt.startswith("You are given")

@@ -22,7 +22,7 @@ from diffa_eval.decoding import (
     parse_mode,
     sample,
 )
-from diffa_eval.decoding.masked_diffusion import _commit_counts
+from diffa_eval.decoding.commits import factor_counts
 from diffa_eval.errors import ConfigError
 from diffa_eval.models import load_model
 from diffa_eval.models.base import GenerationRequest
@@ -195,7 +195,7 @@ def test_the_vectorised_factor_rule_counts_as_the_one_token_at_a_time_rule() -> 
         confidence = torch.full((1, 8), -torch.inf, dtype=torch.float64)
         confidence[0, :masked] = values[:masked]
         expected = factor_count(torch.sort(values[:masked], descending=True).values, 1.0)
-        counts = _commit_counts(confidence, torch.tensor([masked]), settings, torch.tensor([0]))
+        counts = factor_counts(confidence, torch.tensor([masked]), settings.factor)
         assert int(counts[0]) == expected
 
 

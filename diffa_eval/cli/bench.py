@@ -36,6 +36,13 @@ def bench(
         DEFAULT_BENCH_MODES
     ),
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per batch for the fast modes.")] = 8,
+    logit_scale: Annotated[
+        float,
+        typer.Option(
+            help="Random weights only: scale the output head so that confidences are sharp enough "
+            "for threshold commits (answers stay meaningless)."
+        ),
+    ] = 1.0,
     baseline_batch_size: Annotated[int, typer.Option(min=1, help="Batch size of the exact baseline.")] = 1,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed batches before each mode.")] = 1,
     batch_agreement: Annotated[
@@ -68,14 +75,18 @@ def bench(
     path = output or Path("results/bench") / f"{name or slug}.json"
     _check_output_file(path, "--output")
     extra_options = GenerationConfig(options=_parse_options(option or [])).options  # bad values fail here
+    if not 0 < logit_scale < float("inf"):
+        raise ConfigError(f"--logit-scale must be a positive number, got {logit_scale}")
     if model_size == "8b":
         adapter = bench_lib.build_8b_adapter(resolved)
     else:
         adapter = load_model(ModelSpec.parse(model), resolved)
+    if logit_scale != 1.0:
+        bench_lib.scale_output_head(adapter, logit_scale)
     config = GenerationConfig(max_new_tokens=gen_length or 16)
     if task is not None:
         chosen = _single_task(task)
-        workload = bench_lib.task_workload(chosen, split, samples, getattr(adapter, "prompt_variants", ()))
+        workload = bench_lib.task_workload(chosen, split, samples, adapter)
         config = chosen.generation_for(chosen.select_prompt(getattr(adapter, "prompt_variants", ())))
         config = config.replace(max_new_tokens=gen_length)
     else:
@@ -94,7 +105,7 @@ def bench(
         batch_agreement=batch_agreement,
     )
     device_label = bench_lib.device_name(resolved)
-    facts = {"model": model_label, "device": device_label, "torch": torch.__version__}
+    facts = {"model": model_label, "device": device_label, "torch": torch.__version__, "logit_scale": logit_scale}
     document = bench_lib.report(results, workload, config, facts)
     with writing(path, resumable=False):
         atomic_write_text(path, json.dumps(document, indent=2) + "\n")

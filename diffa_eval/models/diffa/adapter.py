@@ -4,7 +4,9 @@ Decoding comes from the GenerationConfig: `max_new_tokens` is the answer length;
 `block_length` (both default to it, as in every DIFFA script), `remasking`, `cfg_scale`, `decoding`
 (a mode: `exact`, `threshold`, `factor`, `prefix-cache`, `dual-cache`, or a rule with a cache such as
 `threshold+prefix-cache`), `factor`, `threshold`, `eos_stop`, `cache_refresh`, `logits_eos_inf`,
-`confidence_eos_eot_inf`. Options other adapters use are ignored. Each sample records its mode and
+`confidence_eos_eot_inf`; and `compile` (a torch.compile mode such as `default` or `reduce-overhead`, or
+`none`), which runs LLaDA's layers compiled (faster on a GPU once compiled; compiled kernels may round
+differently). Options other adapters use are ignored. Each sample records its mode and
 forward passes (`full_passes`: those over the whole sequence). The Whisper encoder hears at most
 30 s (`max_audio_seconds`): the runner cuts longer clips to their first 30 s, as DIFFA's feature
 extractor does, or skips them (`--long-audio`), and records it per sample. Base models:
@@ -28,6 +30,7 @@ from ...resample import SINC_HANN
 from ...types import GenerationConfig, ModelOutput, ModelSpec
 from ..base import GenerationRequest, too_short
 from ..hf_common import check_options
+from .llada import COMPILE_MODES
 from .loading import LLADA_INSTRUCT, DiffaSources
 from .pipeline import MAX_AUDIO_SECONDS, MIN_AUDIO_SAMPLES, SAMPLING_RATE, DiffaPipeline
 
@@ -45,6 +48,7 @@ DECODING_OPTIONS = (
     "cache_refresh",
 )
 FLAG_OPTIONS = ("logits_eos_inf", "confidence_eos_eot_inf")
+MODEL_OPTIONS = ("compile",)
 """The generation options DIFFA understands; any other is refused, so a typo never passes silently."""
 
 
@@ -79,7 +83,7 @@ PRESETS = {
 
 def decoding_settings(config: GenerationConfig, preset: DiffaPreset) -> DiffusionSettings:
     """The sampler settings a GenerationConfig asks for, the preset's decoding mode by default."""
-    check_options(config, (*DECODING_OPTIONS, *FLAG_OPTIONS), "diffa")
+    check_options(config, (*DECODING_OPTIONS, *FLAG_OPTIONS, *MODEL_OPTIONS), "diffa")
     options = config.options
     steps = _optional_int(options, "steps")
     if steps is None and preset.demo_steps and "block_length" not in options:
@@ -120,6 +124,19 @@ def describe_options(options: Mapping[str, Any], preset: DiffaPreset) -> str:
     return " ".join(parts)
 
 
+def compile_mode(options: Mapping[str, Any]) -> str | None:
+    """The torch.compile mode the `compile` option asks for (`true`: `default`), None for eager."""
+    value = options.get("compile", "none")
+    text = str(value).strip().lower()
+    if value is False or text in ("none", "false", "0"):
+        return None
+    if value is True or text in ("true", "1"):
+        return "default"
+    if text not in COMPILE_MODES:
+        raise ConfigError(f"DIFFA option compile must be none or one of {', '.join(COMPILE_MODES)}; got {value!r}")
+    return text
+
+
 def _flag(options: Mapping[str, Any], key: str) -> bool:
     """A yes/no option: true/false (any case), 1/0 or a boolean; anything else is refused."""
     value = options.get(key, False)
@@ -156,6 +173,7 @@ class DiffaAdapter:
         self.device = device
         self.prompt_variants = preset.prompt_variants
         self.max_audio_seconds = MAX_AUDIO_SECONDS
+        self.compiled: str | None = None
 
     def describe_options(self, options: Mapping[str, Any]) -> str:
         """A leaderboard label for a run's decoding options (see `describe_options`)."""
@@ -178,6 +196,10 @@ class DiffaAdapter:
 
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
         settings = decoding_settings(config, self.preset)
+        compiled = compile_mode(config.options)
+        if compiled != self.compiled:
+            self.pipeline.llm.compile_layers(compiled)
+            self.compiled = compiled
         outputs: list[ModelOutput | None] = [None] * len(requests)
         ready: list[tuple[int, GenerationRequest, dict[str, Any]]] = []
         for index, request in enumerate(requests):
@@ -188,7 +210,10 @@ class DiffaAdapter:
             if short is not None:
                 outputs[index] = ModelOutput.failure(short)
                 continue
-            ready.append((index, request, {"decoding": settings.to_dict()}))
+            details: dict[str, Any] = {"decoding": settings.to_dict()}
+            if compiled is not None:
+                details["compile"] = compiled
+            ready.append((index, request, details))
         if ready:
             generators = None
             if settings.temperature > 0 or settings.remasking == "random":

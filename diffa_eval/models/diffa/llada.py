@@ -75,28 +75,41 @@ def llada_module_to_native(layer: int, module: str) -> str:
 @dataclass
 class LLaDAKVCache:
     """Per-layer keys and values (batch, kv_heads, positions, head_dim) of some positions of each row,
-    with the padding mask (batch, positions), True where a position is attended to."""
+    with the padding mask (batch, positions), True where a position is attended to (None: all are).
+
+    The last `room` positions of each buffer are left for the positions a cached pass computes: a
+    pass over that many new positions writes their keys and values there and attends over the whole
+    buffer, which holds the same keys in the same order as appending them would, without copying
+    the whole cache at every pass."""
 
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
-    mask: torch.Tensor
+    mask: torch.Tensor | None
+    room: int = 0
 
     @property
     def length(self) -> int:
-        return int(self.mask.shape[1])
+        """Positions kept (the room not counted)."""
+        return int(self.keys[0].shape[2]) - self.room
 
     def select_rows(self, index: torch.Tensor) -> LLaDAKVCache:
         """The cache of rows `index` only."""
-        return LLaDAKVCache([k[index] for k in self.keys], [v[index] for v in self.values], self.mask[index])
+        mask = None if self.mask is None else self.mask[index]
+        return LLaDAKVCache([k[index] for k in self.keys], [v[index] for v in self.values], mask, self.room)
 
     def without(self, start: int, stop: int) -> LLaDAKVCache:
-        """The cache with positions [start, stop) left out (they will be recomputed at every step)."""
+        """The cache with positions [start, stop) left out (they will be recomputed at every step),
+        and room for them at the end."""
 
         def cut(tensor: torch.Tensor, dim: int) -> torch.Tensor:
             before, after = tensor.narrow(dim, 0, start), tensor.narrow(dim, stop, tensor.shape[dim] - stop)
-            return torch.cat([before, after], dim=dim) if after.shape[dim] else before.contiguous()
+            # The room starts as a copy of the positions left out; the first cached pass overwrites it.
+            return torch.cat([before, after, tensor.narrow(dim, start, stop - start)], dim=dim)
 
-        return LLaDAKVCache([cut(k, 2) for k in self.keys], [cut(v, 2) for v in self.values], cut(self.mask, 1))
+        mask = None if self.mask is None else cut(self.mask, 1)
+        if mask is not None:
+            mask[:, mask.shape[1] - (stop - start) :] = True
+        return LLaDAKVCache([cut(k, 2) for k in self.keys], [cut(v, 2) for v in self.values], mask, stop - start)
 
 
 @dataclass
@@ -210,6 +223,10 @@ class LLaDARMSNorm(nn.Module):
         return result if self.bias is None else result + self.bias
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+"""torch.compile's modes, for `LLaDAForMaskedDiffusion.compile_layers`."""
+
+
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     first, second = x.chunk(2, dim=-1)
     return torch.cat((-second, first), dim=-1)
@@ -240,9 +257,10 @@ class LLaDAAttention(nn.Module):
         hidden: torch.Tensor,
         rotary: tuple[torch.Tensor, torch.Tensor],
         key_mask: torch.Tensor | None,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past: tuple[torch.Tensor, torch.Tensor, int] | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """Attention output, and this call's own (rotated) keys and values."""
+        """Attention output, and this call's own (rotated) keys and values. `past` holds keys and
+        values attended to as well, with room for this call's at their end (see `LLaDAKVCache`)."""
         batch, length, _ = hidden.shape
         query = self.q_proj(hidden).view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
         key = self.k_proj(hidden).view(batch, length, self.num_kv_heads, self.head_dim).transpose(1, 2)
@@ -252,8 +270,15 @@ class LLaDAAttention(nn.Module):
         key = (key.float() * cos + _rotate_half(key.float()) * sin).to(key.dtype)
         own = (key, value)
         if past is not None:
-            key = torch.cat([past[0], key], dim=2)
-            value = torch.cat([past[1], value], dim=2)
+            past_keys, past_values, room = past
+            if room and room == length:
+                past_keys[:, :, -room:] = key
+                past_values[:, :, -room:] = value
+                key, value = past_keys, past_values
+            else:
+                kept = past_keys.shape[2] - room
+                key = torch.cat([past_keys[:, :, :kept], key], dim=2)
+                value = torch.cat([past_values[:, :, :kept], value], dim=2)
         if self.num_kv_heads != self.num_heads:
             repeat = self.num_heads // self.num_kv_heads
             key = key.repeat_interleave(repeat, dim=1)
@@ -288,12 +313,24 @@ class LLaDALayer(nn.Module):
         hidden: torch.Tensor,
         rotary: tuple[torch.Tensor, torch.Tensor],
         key_mask: torch.Tensor | None,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past: tuple[torch.Tensor, torch.Tensor, int] | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         attended, own = self.self_attn(self.input_layernorm(hidden), rotary, key_mask, past)
         hidden = hidden + attended
         result: torch.Tensor = hidden + self.mlp(self.post_attention_layernorm(hidden))
         return result, own
+
+
+def _run_layer(
+    layer: LLaDALayer,
+    hidden: torch.Tensor,
+    rotary: tuple[torch.Tensor, torch.Tensor],
+    key_mask: torch.Tensor | None,
+    past: tuple[torch.Tensor, torch.Tensor, int] | None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """One layer's call, a plain function so that one compiled graph serves every layer."""
+    result: tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]] = layer(hidden, rotary, key_mask, past)
+    return result
 
 
 class LLaDABackbone(nn.Module):
@@ -320,7 +357,23 @@ class LLaDAForMaskedDiffusion(PreTrainedModel):
         super().__init__(config)
         self.model = LLaDABackbone(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=config.mlp_bias)
+        self.run_layer: Any = _run_layer
         self.post_init()  # type: ignore[no-untyped-call]
+
+    def compile_layers(self, mode: str | None = "default", backend: str = "inductor") -> None:
+        """Run every layer through `torch.compile` (`mode`: one of `COMPILE_MODES`; None: eager again).
+        Shapes are dynamic, since the sequence length changes from pass to pass; the layers run the
+        same code on different weights, so one compiled graph per kind of pass (full or cached, with
+        or without padding) serves all of them, and the first passes of each kind pay for compiling.
+        Compiled kernels may round differently from eager ones."""
+        if mode is None:
+            self.run_layer = _run_layer
+            return
+        if mode not in COMPILE_MODES:
+            raise ConfigError(f"compile mode must be one of {', '.join(COMPILE_MODES)}; got {mode!r}")
+        self.run_layer = torch.compile(
+            _run_layer, dynamic=True, backend=backend, mode=None if mode == "default" else mode
+        )
 
     def get_input_embeddings(self) -> nn.Embedding:
         embeddings: nn.Embedding = self.model.embed_tokens
@@ -368,16 +421,19 @@ class LLaDAForMaskedDiffusion(PreTrainedModel):
         rotary = rotary_tables(
             position_ids, self.config.hidden_size // self.config.num_attention_heads, self.config.rope_theta
         )
-        attend = torch.ones(batch, length, dtype=torch.bool, device=hidden.device)
-        if attention_mask is not None:
-            attend = attention_mask.to(torch.bool)
+        own_mask = None if attention_mask is None else attention_mask.to(torch.bool)
+        attend = own_mask
         if past_key_values is not None:
-            attend = torch.cat([past_key_values.mask, attend], dim=1)
-        key_mask = None if bool(attend.all()) else attend[:, None, None, :]
+            attend = self._past_mask(past_key_values, own_mask, batch, length, hidden.device)
+        # No mask at all without padding (never a test of the mask's values, which would wait for the
+        # accelerator): flash attention runs only without one.
+        key_mask = None if attend is None else attend[:, None, None, :]
         keys, values = [], []
         for index, layer in enumerate(self.model.layers):
-            past = None if past_key_values is None else (past_key_values.keys[index], past_key_values.values[index])
-            hidden, (key, value) = layer(hidden, rotary, key_mask, past)
+            past = None
+            if past_key_values is not None:
+                past = (past_key_values.keys[index], past_key_values.values[index], past_key_values.room)
+            hidden, (key, value) = self.run_layer(layer, hidden, rotary, key_mask, past)
             if return_key_values:
                 keys.append(key)
                 values.append(value)
@@ -392,7 +448,19 @@ class LLaDAForMaskedDiffusion(PreTrainedModel):
             logits = self.lm_head(hidden)
         if self.config.scale_logits:
             logits = logits * (1 / self.config.hidden_size**0.5)
-        key_values = None
-        if return_key_values:
-            key_values = LLaDAKVCache(keys, values, attend[:, attend.shape[1] - length :])
+        key_values = LLaDAKVCache(keys, values, own_mask) if return_key_values else None
         return LLaDAOutput(logits=logits, key_values=key_values)
+
+    @staticmethod
+    def _past_mask(
+        past: LLaDAKVCache, own: torch.Tensor | None, batch: int, length: int, device: torch.device
+    ) -> torch.Tensor | None:
+        """The key mask of a pass over `length` new positions (padding mask `own`) against `past`."""
+        if past.room and past.room == length and own is None:
+            return past.mask
+        if past.mask is None and own is None:
+            return None
+        kept = torch.ones(batch, past.length, dtype=torch.bool, device=device) if past.mask is None else past.mask
+        new = torch.ones(batch, length, dtype=torch.bool, device=device) if own is None else own
+        return torch.cat([kept[:, : past.length], new], dim=1)
+
