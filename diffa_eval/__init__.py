@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AudioRef": "diffa_eval.types",
     "DatasetInfo": "diffa_eval.types",
-    "EvalRun": "diffa_eval.types",
+    "EvalRun": "diffa_eval.describe",
     "GenerationConfig": "diffa_eval.types",
     "MetricValue": "diffa_eval.types",
     "ModelOutput": "diffa_eval.types",
@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .describe import EvalRun
     from .errors import DiffaEvalError
     from .models import MODELS, GenerationRequest, ModelAdapter
     from .run import RunOptions, RunOutcome, evaluate
@@ -82,7 +83,6 @@ if TYPE_CHECKING:
     from .types import (
         AudioRef,
         DatasetInfo,
-        EvalRun,
         GenerationConfig,
         MetricValue,
         ModelOutput,

@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import DataError
 from .scoring.metrics import Metric, metric_from_dict
+from .types import SCHEMA_VERSION, DatasetInfo, GenerationConfig
 
 
 @dataclass(frozen=True)
@@ -266,3 +267,96 @@ class SubmissionForm:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SubmissionForm:
         return cls(str(data["file_name"]), tuple(str(name) for name in data["output_fields"]))
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    """The manifest of one run: one model on one task split, with everything needed to reproduce it."""
+
+    run_id: str
+    model: str
+    task: str
+    task_version: int
+    split: str
+    generation: GenerationConfig
+    dataset: DatasetInfo
+    seed: int
+    device: str
+    started_at: str
+    prompt_variant: str = "default"
+    """The task's prompt variant the model was given (see `Task.select_prompt`)."""
+    status: str = "running"
+    """`running` while samples are being produced, `complete` once metrics are written."""
+    finished_at: str | None = None
+    model_info: Mapping[str, Any] = field(default_factory=dict)
+    packages: Mapping[str, str] = field(default_factory=dict)
+    git_sha: str | None = None
+    command: tuple[str, ...] = ()
+    shards: int | None = None
+    """How many shards (--shard I/N or torchrun ranks) the last attempt spread the samples over; None
+    when one process ran them. Not part of the run id: shards of any count share one run directory."""
+    description: TaskDescription | None = None
+    """The task's metrics, layout and group scores as data (see `diffa_eval.describe`); None in version-1 runs."""
+    variant: VariantInfo | None = None
+    """How this run's settings differ from the model's default run of the task; None in version-1 runs."""
+    scope: SampleScope | None = None
+    """How many of the split's samples the run covers; None in version-1 runs."""
+    judge: Mapping[str, Any] | None = None
+    """The LLM judge that scores the task (`url`, `model`), for judge-scored tasks; never a key."""
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "run_id": self.run_id,
+            "status": self.status,
+            "model": self.model,
+            "model_info": dict(self.model_info),
+            "task": self.task,
+            "task_version": self.task_version,
+            "split": self.split,
+            "prompt_variant": self.prompt_variant,
+            "generation": self.generation.to_dict(),
+            "dataset": self.dataset.to_dict(),
+            "seed": self.seed,
+            "device": self.device,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "packages": dict(self.packages),
+            "git_sha": self.git_sha,
+            "command": list(self.command),
+            "shards": self.shards,
+            "description": None if self.description is None else self.description.to_dict(),
+            "variant": None if self.variant is None else self.variant.to_dict(),
+            "scope": None if self.scope is None else self.scope.to_dict(),
+            "judge": None if self.judge is None else dict(self.judge),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalRun:
+        description, variant, scope = data.get("description"), data.get("variant"), data.get("scope")
+        return cls(
+            schema_version=int(data["schema_version"]),
+            run_id=data["run_id"],
+            status=data["status"],
+            model=data["model"],
+            model_info=dict(data.get("model_info", {})),
+            task=data["task"],
+            task_version=int(data["task_version"]),
+            split=data["split"],
+            prompt_variant=data.get("prompt_variant", "default"),
+            generation=GenerationConfig.from_dict(data["generation"]),
+            dataset=DatasetInfo(**data["dataset"]),
+            seed=int(data["seed"]),
+            device=data["device"],
+            started_at=data["started_at"],
+            finished_at=data.get("finished_at"),
+            packages=dict(data.get("packages", {})),
+            git_sha=data.get("git_sha"),
+            command=tuple(data.get("command", ())),
+            shards=data.get("shards"),
+            description=None if description is None else TaskDescription.from_dict(description),
+            variant=None if variant is None else VariantInfo.from_dict(variant),
+            scope=None if scope is None else SampleScope.from_dict(scope),
+            judge=None if data.get("judge") is None else dict(data["judge"]),
+        )

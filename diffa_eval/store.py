@@ -31,9 +31,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .describe import EvalRun
 from .errors import StoreError
 from .scoring.aggregate import ScoredSample
-from .types import EvalRun, RunCost, Score, TaskMetrics
+from .types import RunCost, Score, TaskMetrics
 
 log = logging.getLogger(__name__)
 

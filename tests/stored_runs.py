@@ -9,11 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from diffa_eval.describe import SampleScope, TaskDescription, VariantInfo, single_column_layout
+from diffa_eval.describe import EvalRun, SampleScope, TaskDescription, VariantInfo, single_column_layout
 from diffa_eval.report.legacy import legacy_description
 from diffa_eval.scoring.metrics import Accuracy, CorpusWER
 from diffa_eval.store import SampleRecord, run_cost
-from diffa_eval.types import DatasetInfo, EvalRun, GenerationConfig, MetricValue, RunCost, TaskMetrics, stable_hash
+from diffa_eval.types import DatasetInfo, GenerationConfig, MetricValue, RunCost, TaskMetrics, stable_hash
 
 Value = float | tuple[float, float, float]
 """A metric value, or (value, ci_low, ci_high)."""

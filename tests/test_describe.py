@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from diffa_eval.describe import SampleScope, TaskDescription
+from diffa_eval.describe import EvalRun, SampleScope, TaskDescription
 from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.run.variant import variant_info
 from diffa_eval.scoring.metrics import metric_from_dict
 from diffa_eval.store import SampleRecord, read_run, run_cost
 from diffa_eval.task import TASKS
-from diffa_eval.types import EvalRun, ModelSpec, Score
+from diffa_eval.types import ModelSpec, Score
 
 from .stored_runs import write_run
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..describe import TaskDescription
+from ..describe import EvalRun, TaskDescription
 from ..errors import StoreError
 from ..scoring.aggregate import aggregate
 from ..store import RunStore, SampleRecord, read_plan, read_run, run_cost
-from ..types import EvalRun, TaskMetrics
+from ..types import TaskMetrics
 from .provenance import now
 from .submission import write_submission
 

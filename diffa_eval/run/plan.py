@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import audio
-from ..describe import SampleScope
+from ..describe import EvalRun, SampleScope
 from ..errors import AudioError, ConfigError, DiffaEvalError
 from ..models.base import ModelAdapter
 from ..resample import DEFAULT_RESAMPLER, check_resampler
 from ..store import MANIFEST, SAMPLES, RunStore, SampleRecord, latest_records, read_records, read_run
 from ..task import LoadedData, PromptVariant, Task
-from ..types import EvalRun, GenerationConfig, ModelSpec, Sample, stable_hash
+from ..types import GenerationConfig, ModelSpec, Sample, stable_hash
 from .options import RunOptions
 from .provenance import now
 from .submission import SubmissionPlan
