@@ -64,7 +64,7 @@ def test_best_is_rank_1_and_second_rank_2_in_the_metric_direction(runs: list) ->
     assert ranks[(by_name["alpha"], "mmau_test_mini:avg")] == 2
     assert (by_name["gamma"], "mmau_test_mini:avg") not in ranks
     assert ranks[(by_name["alpha"], "mmau_test_mini:sound")] == ranks[(by_name["gamma"], "mmau_test_mini:sound")] == 1
-    assert ranks[(by_name["beta"], "mmau_test_mini:sound")] == 2
+    assert (by_name["beta"], "mmau_test_mini:sound") not in ranks  # second of two values is also the last
     # lower WER is better
     assert ranks[(by_name["gamma"], "librispeech:clean")] == 1
     assert ranks[(by_name["alpha"], "librispeech:clean")] == 2

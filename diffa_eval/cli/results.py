@@ -24,6 +24,13 @@ class TableFormat(str, Enum):
     json = "json"
 
 
+class LatexLayout(Enum):
+    auto = "auto"
+    wide = "wide"
+    split = "split"
+    transposed = "transposed"
+
+
 @app.command()
 def merge(
     runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders that contain them.")],
@@ -89,9 +96,24 @@ def table(
     delta: Annotated[
         bool, typer.Option("--delta", help="With --reported: a 'measured - reported' row under each matched model.")
     ] = False,
-    caption: Annotated[str, typer.Option(help="LaTeX caption / HTML title.")] = "Results.",
+    caption: Annotated[
+        str | None, typer.Option(help="LaTeX caption (default: what the table shows) / HTML title.")
+    ] = None,
     label: Annotated[str, typer.Option(help="LaTeX label.")] = "tab:results",
     standalone: Annotated[bool, typer.Option(help="LaTeX: a complete document instead of a table.")] = False,
+    layout: Annotated[
+        LatexLayout,
+        typer.Option(
+            help="LaTeX: 'wide' (benchmarks side by side), 'split' (benchmarks packed into tabulars that fit), "
+            "'transposed' (benchmarks as rows), 'auto' (wide when it fits, else the one that shrinks least).",
+        ),
+    ] = LatexLayout.auto,
+    two_column: Annotated[
+        bool, typer.Option("--two-column", help="LaTeX: a table* across both columns of a two-column page.")
+    ] = False,
+    provenance: Annotated[
+        bool, typer.Option("--provenance", help="LaTeX: the dataset revisions as a notes line, not only comments.")
+    ] = False,
     plots: Annotated[
         bool, typer.Option("--plots", help="HTML: embed accuracy/speed and per-category plots (needs matplotlib).")
     ] = False,
@@ -132,14 +154,21 @@ def table(
     if format is TableFormat.markdown:
         text = tables.to_markdown(board, with_ci=ci)
     elif format is TableFormat.latex:
-        text = tables.to_latex(board, with_ci=ci, caption=caption, label=label, standalone=standalone)
+        text = tables.to_latex(
+            board,
+            with_ci=ci,
+            caption=caption,
+            label=label,
+            standalone=standalone,
+            layout=layout.value,
+            two_column=two_column,
+            provenance=provenance,
+        )
     elif format is TableFormat.html:
         from ..report.plots import report_figures
 
         figures = report_figures(stored) if plots else []
-        text = tables.to_html(
-            board, with_ci=ci, title=caption if caption != "Results." else "diffa-eval leaderboard", figures=figures
-        )
+        text = tables.to_html(board, with_ci=ci, title=caption or "diffa-eval leaderboard", figures=figures)
     elif format is TableFormat.csv:
         text = tables.to_csv(board)
     else:
