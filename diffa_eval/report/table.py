@@ -72,6 +72,7 @@ GAPS = {
     "failed": "every sample of its run failed",
     "pending": "its outputs await scoring (e.g. by the judge)",
     "partial": "only a partial run, left out (--partial shows it)",
+    "n/a": "its run scored no sample of this column (the protocol left them out)",
 }
 """Why a row's run holds no value in a column, as the cell shows it, and what that means."""
 
@@ -280,14 +281,16 @@ def build_table(
         available = pick_rows(available, labels, models)
         labels = row_labels({key: variants[key] for key in available})
     rows: list[Row] = []
-    gaps, explained = _gaps(runs, chosen, columns, partial)
+    gaps = _gaps(runs, chosen, columns, partial)
+    explained: set[str] = set()
     for key in available:
         shown = {k: v for k, v in cells.get(key, {}).items() if k in keys}
         row_cost = None
         if cost:
             runs_behind = {id(c.run): c.run for k in shown for c in behind[(key, k)]}
             row_cost = RowCost.of(list(runs_behind.values()))
-        row_gaps = {c.key: gap for c in columns if c.key not in shown and (gap := gaps.get((key, c.key)))}
+        row_gaps = {c.key: gaps[(key, c.key)][0] for c in columns if c.key not in shown and (key, c.key) in gaps}
+        explained.update(directory for c in columns if c.key in row_gaps for directory in gaps[(key, c.key)][1])
         rows.append(Row(labels[key], "measured", shown, key.model, variants[key], row_cost, row_gaps))
         if delta and key.default:
             rows.extend(_delta_rows(key.model, labels[key], shown, reported_rows))
@@ -313,36 +316,36 @@ def build_table(
 
 def _gaps(
     runs: Sequence[StoredRun], chosen: Sequence[Chosen], columns: Sequence[Column], partial: bool
-) -> tuple[dict[tuple[RowKey, str], str], set[str]]:
-    """(row, column key) -> why that row's runs show no value in the column (a key of `GAPS`), and the
-    directories of the runs left out that such a gap accounts for.
+) -> dict[tuple[RowKey, str], tuple[str, tuple[str, ...]]]:
+    """(row, column key) -> why that row's runs show no value in the column (a key of `GAPS`), with the
+    directories of the runs left out that the gap accounts for.
 
     "pending" when the chosen run's outputs still wait for scores; "failed" when every sample of the run
-    failed (no value even with `partial`); "partial" when only partial runs exist and were not asked for.
+    failed (no value even with `partial`); "n/a" when the chosen run has values, but none for this column
+    (e.g. every answer of one category left out by the protocol); "partial" when only partial runs exist
+    and were not asked for. Only columns without a cell use them.
     """
     by_slot = {(c.row, c.task, c.split): c for c in chosen}
     complete: dict[tuple[RowKey, str, str], list[StoredRun]] = {}
     for run in runs:
         if is_complete(run):
             complete.setdefault((row_key(run), run.manifest.task, run.manifest.split), []).append(run)
-    gaps: dict[tuple[RowKey, str], str] = {}
-    explained: set[str] = set()
+    gaps: dict[tuple[RowKey, str], tuple[str, tuple[str, ...]]] = {}
     for (row, task, split), candidates in complete.items():
         for column in columns:
             if column.spec.task != task or column.split != split or column.spec.group_score:
                 continue
             shown = by_slot.get((row, task, split))
             if shown is not None:
-                gap = _empty_run(shown.run)
+                gap = _empty_run(shown.run) or "n/a"
             elif all(_empty_run(run) == "failed" for run in candidates):
                 gap = "failed"
             else:
                 gap = "" if partial else "partial"
             if gap:
-                gaps[(row, column.key)] = gap
-                if shown is None:
-                    explained.update(str(run.directory) for run in candidates)
-    return gaps, explained
+                left_out = () if shown is not None else tuple(str(run.directory) for run in candidates)
+                gaps[(row, column.key)] = (gap, left_out)
+    return gaps
 
 
 def _empty_run(run: StoredRun) -> str:

@@ -1,4 +1,4 @@
-"""The terminal table (rich): best bold, second underlined, footnotes under it.
+"""The terminal table (rich): best bold, second underlined, footnotes under it at the console's width.
 
 A table wider than the terminal is split into several, by benchmark group (a group wider than the
 terminal on its own by its columns), each with the model column, so that no name or number is cut;
@@ -91,21 +91,18 @@ class TerminalTable:
                 current.append(column)
         if current or not blocks:
             blocks.append(current)
-        return [self._table(block, first=n == 0, caption=len(blocks) == 1) for n, block in enumerate(blocks)]
+        return [self._table(block, first=n == 0) for n, block in enumerate(blocks)]
 
     def _fits(self, columns: Sequence[_Column], width: int, console: Console) -> bool:
         # measured without a bound: rich clamps a measurement to the width it is given
         unbounded = console.options.update_width(1_000_000)
-        return console.measure(self._table(columns, first=True, caption=False), options=unbounded).maximum <= width
+        return console.measure(self._table(columns, first=True), options=unbounded).maximum <= width
 
-    def _table(self, columns: Sequence[_Column], first: bool, caption: bool) -> Any:
+    def _table(self, columns: Sequence[_Column], first: bool) -> Any:
         from rich.markup import escape
         from rich.table import Table
 
-        out = Table(
-            title=escape(self.title) if first else None,
-            caption="\n".join(map(escape, self.footnotes)) if caption and self.footnotes else None,
-        )
+        out = Table(title=escape(self.title) if first else None)
         out.add_column("model", style="bold", overflow="fold")
         for column in columns:
             # the group title is wrapped to the column's own width, so that it never widens the column
@@ -124,7 +121,7 @@ class TerminalTable:
             if n:
                 yield Text("")
             yield table
-        if len(tables) > 1 and self.footnotes:
+        if self.footnotes:  # under the tables at the console's width, not a narrow table's
             yield Text.from_markup("\n".join(map(escape, self.footnotes)))
 
 
