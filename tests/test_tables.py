@@ -84,7 +84,8 @@ def test_latex_golden(runs: list) -> None:  # type: ignore[type-arg]
 
 
 def test_latex_marks_best_bold_and_second_underlined_by_direction(runs: list) -> None:  # type: ignore[type-arg]
-    lines = {line.split(" & ")[0]: line for line in to_latex(build_table(runs)).splitlines() if " & " in line}
+    latex = to_latex(build_table(runs), layout="wide")
+    lines = {line.split(" & ")[0]: line for line in latex.splitlines() if " & " in line}
     assert r"\textbf{2.20}" in lines["gamma"] and r"\underline{2.50}" in lines["alpha"]
     assert r"\textbf{64.50}" in lines["beta"] and r"\underline{60.00}" in lines["alpha"]
 
