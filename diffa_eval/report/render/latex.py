@@ -1,6 +1,7 @@
 """LaTeX: booktabs tables that fit the page, with a caption that says what they show and short notes.
 
-Each tabular is shrunk to the line width when it is wider (adjustbox's `max width`), never enlarged.
+Each tabular is shrunk to the line width when it is wider, and to the page's height less the caption and
+notes when taller (adjustbox's `max totalsize`), never enlarged.
 Layouts: `wide` (one tabular, benchmarks side by side), `split` (benchmarks packed into tabulars that
 fit, stacked in one float), `transposed` (benchmarks as rows, models as columns) and `auto` (wide when
 it fits; else split across a two-column page, and in one column whichever of the two shrinks less).
@@ -58,6 +59,8 @@ _SMALL_CHAR_PT = 3.4
 _PAD_PT = 12.0
 # `auto` keeps the wide layout when it needs no more shrinking than this (type at 85% stays readable).
 _KEEP_WIDE = 0.85
+# The box that holds a table's notes while the tabulars are sized (allocated once per document).
+_NOTES_BOX = r"\leaderboardnotes"
 # Lines of a model name in a transposed header are broken at spaces to about this many characters.
 _HEADER_CHARS = 14
 
@@ -292,7 +295,8 @@ def _transposed_lines(table: GroupedTable, cols: Sequence[_Col], cells: dict[tup
             values = []
             for i in range(n):
                 cell = cells[(i, col.key)]
-                values += [cell.value, cell.after] if col.pair else [rf"\multicolumn{{2}}{{r}}{{{cell.value}}}"]
+                # a cost value in the value column, so that it lines up with the numbers above it
+                values += [cell.value, cell.after]
             lines.append(" & ".join([rf"\quad {latex_escape(col.label)}", *values]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return lines
@@ -380,7 +384,22 @@ def to_latex(
     float_name = "table*" if two_column else "table"
     lines = [rf"\begin{{{float_name}}}[t]", r"\centering", r"\small"]
     lines += [rf"\caption{{{latex_escape(caption or default_caption(table))}}}", rf"\label{{{label}}}"]
-    lines.append(r"\begin{adjustbox}{max width=\linewidth}")
+    notes = [_legend(table, cells, with_ci)] + [latex_escape(n) for n in table.footnotes if n != table.data_note]
+    if provenance and table.datasets:
+        notes.append("Data: " + _breakable("; ".join(table.datasets)))
+    notes = [note if note.endswith(".") else note + "." for note in notes if note]
+    # The notes are set in a box first, so that the tabulars are shrunk to the height the page has left
+    # besides them and the caption (about five lines), and the float never outgrows the page.
+    height = r"\textheight-5\baselineskip"
+    if notes:  # one paragraph, ragged, so that long words never stretch a line
+        lines += [
+            rf"\ifdefined{_NOTES_BOX}\else\newsavebox{_NOTES_BOX}\fi",
+            rf"\sbox{_NOTES_BOX}{{\parbox{{\linewidth}}{{\footnotesize\raggedright",
+            *notes,
+            "}}",
+        ]
+        height += rf"-\ht{_NOTES_BOX}-\dp{_NOTES_BOX}"
+    lines.append(rf"\begin{{adjustbox}}{{max totalsize={{\linewidth}}{{{height}}}}}")
     if len(tabulars) == 1:
         lines += tabulars[0]
     else:  # stacked in one box, so that every block is shrunk alike
@@ -389,12 +408,8 @@ def to_latex(
             lines += [*tabular, r"\\ \noalign{\vskip\medskipamount}" if n < len(tabulars) - 1 else ""]
         lines[-1] = r"\end{tabular}"
     lines.append(r"\end{adjustbox}")
-    notes = [_legend(table, cells, with_ci)] + [latex_escape(n) for n in table.footnotes if n != table.data_note]
-    if provenance and table.datasets:
-        notes.append("Data: " + _breakable("; ".join(table.datasets)))
-    notes = [note if note.endswith(".") else note + "." for note in notes if note]
-    if notes:  # one paragraph, ragged, so that long words never stretch a line
-        lines += [r"\par\smallskip", r"{\footnotesize\raggedright", *notes, r"\par}"]
+    if notes:
+        lines += [r"\par\smallskip", rf"\usebox{_NOTES_BOX}"]
     lines.append(rf"\end{{{float_name}}}")
     head = ["% diffa-eval leaderboard; requires \\usepackage{booktabs,adjustbox}"]
     head += [f"% Data: {version}" for version in table.datasets]
