@@ -303,6 +303,10 @@ class EvalRun:
     """How many of the split's samples the run covers; None in version-1 runs."""
     judge: Mapping[str, Any] | None = None
     """The LLM judge that scores the task (`url`, `model`), for judge-scored tasks; never a key."""
+    batching: Mapping[str, Any] | None = None
+    """How the last attempt batched the samples: `batch_size` (a number, or `auto` with the `start` size, the
+    largest batch that ran (`fitted`) and the sizes that ran out of device memory (`out_of_memory_at`));
+    None until a run finishes."""
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -330,6 +334,7 @@ class EvalRun:
             "variant": None if self.variant is None else self.variant.to_dict(),
             "scope": None if self.scope is None else self.scope.to_dict(),
             "judge": None if self.judge is None else dict(self.judge),
+            "batching": None if self.batching is None else dict(self.batching),
         }
 
     @classmethod
@@ -359,4 +364,5 @@ class EvalRun:
             variant=None if variant is None else VariantInfo.from_dict(variant),
             scope=None if scope is None else SampleScope.from_dict(scope),
             judge=None if data.get("judge") is None else dict(data["judge"]),
+            batching=None if data.get("batching") is None else dict(data["batching"]),
         )

@@ -20,10 +20,15 @@ def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, A
 
 
 def variant_info(
-    adapter: ModelAdapter, task: Task, variant: PromptVariant, generation: GenerationConfig
+    adapter: ModelAdapter,
+    task: Task,
+    variant: PromptVariant,
+    generation: GenerationConfig,
+    model_args: Mapping[str, Any] | None = None,
 ) -> VariantInfo:
     """How a run's settings differ from the model's default run of the task (its preferred prompt variant, the
-    task's and that variant's generation settings, seed 0), with a short label for leaderboard rows."""
+    task's and that variant's generation settings, seed 0, no model args), with a short label for leaderboard
+    rows; `model_args` are the model's load settings that change its outputs (`--model-args dtype=...`)."""
     preferred = task.select_prompt(getattr(adapter, "prompt_variants", ()))
     default = run_generation(task, preferred, {}, 0).to_dict()
     chosen = generation.to_dict()
@@ -36,6 +41,8 @@ def variant_info(
     options = {k: v for k, v in chosen["options"].items() if k not in default["options"] or default["options"][k] != v}
     if options:
         settings["options"] = options
+    if model_args:
+        settings["model_args"] = dict(model_args)
     describe = getattr(adapter, "describe_options", None)
     return VariantInfo(settings, variant_label(settings, describe))
 
@@ -50,6 +57,9 @@ def variant_label(settings: Mapping[str, Any], describe_options: Any = None) -> 
         parts.append(text or " ".join(f"{key}={_short(value)}" for key, value in sorted(options.items())))
     if "prompt" in settings:
         parts.append(f"prompt {settings['prompt']}")
+    model_args = settings.get("model_args")
+    if model_args:
+        parts.append(" ".join(f"{key}={value}" for key, value in sorted(model_args.items())))
     for name, label in _SETTING_LABELS:
         if name in settings:
             parts.append(f"{label}{_short(settings[name])}")
