@@ -1,8 +1,8 @@
-"""The `diffa-eval` command line: run, sweep, compare-backends, merge, list, score, table, compare and bench.
+"""The `diffa-eval` command line: run, sweep, compare-backends, merge, list, score, table, plots, compare and bench.
 
 `app` defines the application and its entry point `main`; each module below adds its commands:
-`run` (run, sweep, compare-backends, on the shared options of `options`), `results` (table, compare,
-merge), `inspect` (list, score) and `bench`. Heavy modules are imported inside the commands, so `--help`
+`run` (run, sweep, compare-backends, on the shared options of `options`), `results` (table, plots,
+compare, merge), `inspect` (list, score) and `bench`. Heavy modules are imported inside the commands, so `--help`
 is instant.
 """
 
