@@ -90,7 +90,7 @@ def sweep(
     ],
     args: RunArgs,
     plot: Annotated[
-        Path | None, typer.Option(help="Write the trend across checkpoints as a PNG or SVG (needs matplotlib).")
+        Path | None, typer.Option(help="Write the trend across checkpoints as PNG, SVG or PDF (needs matplotlib).")
     ] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the trend table as Markdown here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -111,7 +111,7 @@ def sweep(
         from ..report.plots import figure_formats
 
         if plot.suffix.lower().lstrip(".") not in figure_formats():
-            raise ConfigError(f"--plot {plot}: unknown figure format {plot.suffix!r}; use .png or .svg")
+            raise ConfigError(f"--plot {plot}: unknown figure format {plot.suffix!r}; use .png, .svg or .pdf")
         check_output_file(plot, "--plot")
     if markdown is not None:
         check_output_file(markdown, "--markdown")

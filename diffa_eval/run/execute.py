@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from .. import audio
@@ -257,6 +258,7 @@ def failure_record(prepared: PreparedSample, message: str, stage: str) -> Sample
         error=message,
         error_stage=stage,
         score_inputs=prepared.score_inputs,
+        audio_path=local_audio_path(prepared),
     )
 
 
@@ -286,7 +288,18 @@ def output_record(
         error=output.error,
         error_stage=None if output.error is None else "model",
         score_inputs=prepared.score_inputs,
+        audio_path=local_audio_path(prepared),
     )
+
+
+def local_audio_path(prepared: PreparedSample) -> str | None:
+    """The absolute path of the sample's audio when it was read from a file on disk (not from bytes or an
+    array a dataset held), else None."""
+    ref = prepared.sample.audio
+    if ref is None or ref.path is None or ref.data is not None or ref.array is not None:
+        return None
+    path = Path(ref.path)
+    return str(path.resolve()) if path.is_file() else None
 
 
 def with_score(record: SampleRecord, result: Score | Unscored) -> SampleRecord:
