@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import audio
-from ..describe import EvalRun, SampleScope
+from ..describe import EvalRun, SampleScope, VariantInfo
 from ..errors import AudioError, ConfigError, DiffaEvalError
 from ..models.base import ModelAdapter
 from ..models.model_args import output_args
@@ -37,7 +37,7 @@ from ..types import GenerationConfig, ModelSpec, Sample, stable_hash
 from .options import RunOptions
 from .provenance import now
 from .submission import SubmissionPlan
-from .variant import run_generation, variant_info
+from .variant import asked_variant, run_generation, variant_info
 
 if TYPE_CHECKING:
     from ..scoring.judge import JudgeSettings
@@ -275,6 +275,9 @@ def plan_run(
         judge = None
     elif judge is None:
         judge = options.judge_settings()
+    earlier = _earlier(directory)
+    args = output_args(dict(spec.model_args))
+    asked = asked_variant(options.generation, options.prompt, options.seed, args, adapter)
     manifest = EvalRun(
         run_id=run_id,
         model=str(spec),
@@ -287,12 +290,12 @@ def plan_run(
         dataset=loaded.info,
         seed=options.seed,
         device=adapter.device,
-        started_at=_first_start(directory),
+        started_at=earlier.started_at if earlier is not None else now(),
         packages=provenance.packages,
         git_sha=provenance.git_sha,
         command=options.command,
         description=task.describe(),
-        variant=variant_info(adapter, task, variant, generation, output_args(dict(spec.model_args))),
+        variant=_variant(earlier, variant_info(adapter, task, variant, generation, args), asked),
         scope=SampleScope(
             dataset=loaded.total if loaded.total is not None else len(samples),
             planned=len(samples),
@@ -335,9 +338,16 @@ def _identity(manifest: EvalRun) -> tuple[str, str, int, str, str, GenerationCon
             manifest.prompt_variant, manifest.generation)  # fmt: skip
 
 
-def _first_start(directory: Path) -> str:
-    """When the run first started: an earlier attempt's start, else now."""
+def _earlier(directory: Path) -> EvalRun | None:
+    """The manifest an earlier attempt of the run wrote, if any."""
     try:
-        return read_run(directory).manifest.started_at
+        return read_run(directory).manifest
     except DiffaEvalError:
-        return now()
+        return None
+
+
+def _variant(earlier: EvalRun | None, variant: VariantInfo, asked: VariantInfo) -> VariantInfo:
+    """The run's variant, asked for as `asked` now and as earlier commands asked for it."""
+    for known in earlier.variant.asked if earlier is not None and earlier.variant is not None else ():
+        variant = variant.with_asked(known)
+    return variant.with_asked(asked)

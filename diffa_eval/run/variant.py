@@ -1,4 +1,5 @@
-"""A run's generation settings, and how they differ from the model's default run of the task (its variant)."""
+"""A run's generation settings, how they differ from the model's default run of the task (its variant), and the
+settings it was asked for (its leaderboard row)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,30 @@ def variant_info(
         settings["model_args"] = dict(model_args)
     describe = getattr(adapter, "describe_options", None)
     return VariantInfo(settings, variant_label(settings, describe))
+
+
+def asked_variant(
+    overrides: Mapping[str, Any],
+    prompt: str | None,
+    seed: int,
+    model_args: Mapping[str, Any] | None = None,
+    adapter: ModelAdapter | None = None,
+) -> VariantInfo:
+    """The settings a run was asked for, as given (the generation overrides, a forced prompt variant, a
+    seed other than 0, the model args that change outputs), with their label: the run's leaderboard row."""
+    settings: dict[str, Any] = {}
+    if prompt is not None:
+        settings["prompt"] = prompt
+    for name in ("max_new_tokens", "temperature", "top_p"):
+        if overrides.get(name) is not None:
+            settings[name] = overrides[name]
+    if seed:
+        settings["seed"] = seed
+    if overrides.get("options"):
+        settings["options"] = dict(overrides["options"])
+    if model_args:
+        settings["model_args"] = dict(model_args)
+    return VariantInfo(settings, variant_label(settings, getattr(adapter, "describe_options", None)))
 
 
 def variant_label(settings: Mapping[str, Any], describe_options: Any = None) -> str:
