@@ -8,13 +8,16 @@ point names a factory `(ModelSpec, device) -> ModelAdapter`, or a module that ca
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from ..errors import ConfigError
 from ..registry import Registry
 from ..types import ModelSpec
 from .base import GenerationRequest, ModelAdapter, ModelFactory
-from .presets import AUDIO_CHAT_PRESETS, BACKENDS, WHISPER_PRESETS
+from .model_args import check_model_args
+from .presets import AUDIO_CHAT_PRESETS, BACKENDS, TRANSFORMERS, WHISPER_PRESETS
 
 MODELS: Registry[ModelFactory] = Registry(
     "model",
@@ -63,6 +66,13 @@ MODELS.register(
 for _preset in AUDIO_CHAT_PRESETS:
     _factory = "diffa_eval.models.audio_chat:load_audio_chat"
     MODELS.register(_preset.name, _factory, description=_preset.description, tags=_preset.backends)
+MODELS.register(
+    "hf",
+    "diffa_eval.models.audio_chat:load_hf",
+    description="Any transformers audio chat model by hub id or folder (hf@OWNER/NAME, hf@/path): the class its "
+    "config names, its own processor and chat template.",
+    tags=(TRANSFORMERS,),
+)
 for _whisper in WHISPER_PRESETS:
     _factory = "diffa_eval.models.whisper:load_whisper"
     MODELS.register(_whisper.name, _factory, description=_whisper.description, tags=_whisper.backends)
@@ -90,10 +100,34 @@ def with_backend(spec: ModelSpec, backend: str | None) -> ModelSpec:
     return replace(spec, backend=None if requested == offered[0] else requested)
 
 
+def with_model_args(spec: ModelSpec, args: Mapping[str, Any], allow_remote_code: bool = False) -> ModelSpec:
+    """`spec` carrying the load settings `args` (`--model-args`), checked; `spec` must already have its backend
+    (see `with_backend`). Models that declare no backend load no weights (e.g. the builtin baselines) and run
+    as they are; a model on another backend than transformers refuses them."""
+    if not args:
+        return spec
+    checked = check_model_args(args, allow_remote_code)
+    offered = [tag for tag in MODELS.entry(spec.name).tags if tag in BACKENDS]
+    if not offered:
+        return spec
+    if (spec.backend or offered[0]) != TRANSFORMERS:
+        raise ConfigError(f"--model-args apply to transformers-backed models; {spec} runs on {spec.backend}")
+    return replace(spec, model_args=tuple(sorted({**dict(spec.model_args), **checked}.items())))
+
+
 def load_model(spec: ModelSpec, device: str = "auto") -> ModelAdapter:
     """Build the adapter registered under `spec.name`."""
     factory = MODELS.get(spec.name)
     return factory(spec, device)
 
 
-__all__ = ["BACKENDS", "MODELS", "GenerationRequest", "ModelAdapter", "ModelFactory", "load_model", "with_backend"]
+__all__ = [
+    "BACKENDS",
+    "MODELS",
+    "GenerationRequest",
+    "ModelAdapter",
+    "ModelFactory",
+    "load_model",
+    "with_backend",
+    "with_model_args",
+]

@@ -26,7 +26,7 @@ from .select import (
     coverage,
     is_complete,
     pick_rows,
-    row_key,
+    row_keys,
     row_labels,
     row_order,
     unmatched,
@@ -329,7 +329,8 @@ def _gaps(
     complete: dict[tuple[RowKey, str, str], list[StoredRun]] = {}
     for run in runs:
         if is_complete(run):
-            complete.setdefault((row_key(run), run.manifest.task, run.manifest.split), []).append(run)
+            for row, _ in row_keys(run):
+                complete.setdefault((row, run.manifest.task, run.manifest.split), []).append(run)
     gaps: dict[tuple[RowKey, str], tuple[str, tuple[str, ...]]] = {}
     for (row, task, split), candidates in complete.items():
         for column in columns:

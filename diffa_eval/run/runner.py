@@ -19,12 +19,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, StoreError
-from ..models import load_model, with_backend
+from ..models import load_model, with_backend, with_model_args
 from ..models.base import ModelAdapter
 from ..store import MANIFEST, RunStore, SampleRecord
 from ..task import Task, default_data_dir
 from ..types import ModelSpec
-from .execute import produce, score_stored
+from .execute import BatchSize, produce, score_stored
 from .finish import finish_run
 from .options import NoProgress, Progress, RunOptions, RunOutcome
 from .plan import PreparedSample, Probe, Provenance, RunPlan, load_split, plan_run, probe_all
@@ -64,6 +64,7 @@ class Runner:
         if not models or not tasks:
             raise ConfigError(f"nothing to run: no {'model' if not models else 'task'} named")
         models = [with_backend(spec, self.options.backend) for spec in models]  # unknown names fail here
+        models = [with_model_args(spec, self.options.model_args, self.options.allow_remote_code) for spec in models]
         data_dir = self.options.data_dir or default_data_dir()
         if data_dir is not None and not data_dir.is_dir():
             origin = "--data-dir" if self.options.data_dir else "DIFFA_EVAL_DATA_DIR"
@@ -114,9 +115,10 @@ class Runner:
         with RunStore(plan.directory) as store:
             plan.write(store)
             label = f"{manifest.model} · {plan.task.name} ({manifest.split})"
-            pending = self._produce(store, adapter, plan, plan.samples, label)
+            batching = BatchSize(self.options.batch_size)
+            pending = self._produce(store, adapter, plan, plan.samples, label, batching)
             rescored = score_stored(store, plan, {p.key: p for p in plan.samples})
-            finished = finish_run(store, plan.manifest)
+            finished = finish_run(store, replace(plan.manifest, batching=batching.to_dict()))
         waiting, failure = _first_reasons(finished.records, plan.keys)
         return RunOutcome(
             manifest.model,
@@ -146,7 +148,8 @@ class Runner:
                 plan.write(store, manifest)
             mine = [p for p in plan.samples if shard.owns(p.key)]
             label = f"{manifest.model} · {plan.task.name} ({manifest.split}) shard {shard}"
-            pending = self._produce(store, adapter, plan, mine, label)
+            batching = BatchSize(self.options.batch_size)
+            pending = self._produce(store, adapter, plan, mine, label, batching)
             rescored = score_stored(store, plan, {p.key: p for p in mine})
             self._wait_for_ranks()
             records = store.records()
@@ -154,7 +157,7 @@ class Runner:
             metrics = None
             if finishes and not missing:
                 score_stored(store, plan, {p.key: p for p in plan.samples})  # e.g. left by a shard without judge
-                finished = finish_run(store, manifest)
+                finished = finish_run(store, replace(manifest, batching=batching.to_dict()))
                 metrics, records = finished.metrics, finished.records
         waiting, failure = _first_reasons(records, plan.keys)
         return RunOutcome(
@@ -173,14 +176,20 @@ class Runner:
         )
 
     def _produce(
-        self, store: RunStore, adapter: ModelAdapter, plan: RunPlan, samples: Sequence[PreparedSample], label: str
+        self,
+        store: RunStore,
+        adapter: ModelAdapter,
+        plan: RunPlan,
+        samples: Sequence[PreparedSample],
+        label: str,
+        batching: BatchSize,
     ) -> list[PreparedSample]:
         """Produce and record `samples` that have no usable record yet; returns those it produced."""
         done = {key for key, record in store.records().items() if not record.needs_output}
         pending = [p for p in samples if p.key not in done]
         self.progress.start(label, len(samples), len(samples) - len(pending))
         try:
-            for records in produce(adapter, plan, pending, self.options.batch_size, self.options.long_audio):
+            for records in produce(adapter, plan, pending, batching, self.options.long_audio):
                 store.append_all(records)
                 store.sync()
                 self.progress.advance(len(records))

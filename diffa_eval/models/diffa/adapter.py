@@ -30,6 +30,7 @@ from ...resample import SINC_HANN
 from ...types import GenerationConfig, ModelOutput, ModelSpec
 from ..base import GenerationRequest, too_short
 from ..hf_common import check_options
+from ..model_args import refuse_model_args
 from .llada import COMPILE_MODES
 from .loading import LLADA_INSTRUCT, DiffaSources
 from .pipeline import MAX_AUDIO_SECONDS, MIN_AUDIO_SAMPLES, SAMPLING_RATE, DiffaPipeline
@@ -165,8 +166,16 @@ class DiffaAdapter:
     """DIFFA's evaluation scripts resample with torchaudio's default windowed sinc; so does the runner."""
     min_audio_samples = MIN_AUDIO_SAMPLES
 
-    def __init__(self, preset: DiffaPreset, pipeline: DiffaPipeline, sources: DiffaSources | None, device: str) -> None:
+    def __init__(
+        self,
+        preset: DiffaPreset,
+        pipeline: DiffaPipeline,
+        sources: DiffaSources | None,
+        device: str,
+        model_args: Mapping[str, Any] | None = None,
+    ) -> None:
         self.preset = preset
+        self.model_args = dict(model_args or {})
         self.name = preset.name
         self.pipeline = pipeline
         self.sources = sources
@@ -192,6 +201,8 @@ class DiffaAdapter:
             facts.update(checkpoint=self.sources.checkpoint, whisper=self.sources.whisper, llm=self.sources.llm)
         if self.preset.random_weights:
             facts["weights"] = "random (tiny demo model)"
+        if self.model_args:
+            facts["model_args"] = self.model_args
         return facts
 
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
@@ -263,13 +274,25 @@ def sources_for(preset: DiffaPreset, spec: ModelSpec) -> DiffaSources:
     )
 
 
+def llm_dtype(spec: ModelSpec) -> Any:
+    """The LLM dtype the spec's model args ask for (`dtype`, the only one DIFFA applies); None: the default."""
+    args = dict(spec.model_args)
+    refuse_model_args(spec.name, args, ("dtype",), "DIFFA loads its parts itself; dtype sets its LLM's")
+    if args.get("dtype") in (None, "auto"):
+        return None  # bfloat16 on GPUs, float32 on CPUs, as its authors run it
+    import torch
+
+    return getattr(torch, args["dtype"])
+
+
 def _factory(preset_name: str) -> Any:
     def build(spec: ModelSpec, device: str) -> DiffaAdapter:
         from .loading import load_pipeline
 
         preset = PRESETS[preset_name]
         sources = sources_for(preset, spec)
-        return DiffaAdapter(preset, load_pipeline(sources, _device(device)), sources, str(_device(device)))
+        pipeline = load_pipeline(sources, _device(device), llm_dtype=llm_dtype(spec))
+        return DiffaAdapter(preset, pipeline, sources, str(_device(device)), dict(spec.model_args))
 
     return build
 
@@ -283,7 +306,8 @@ def tiny(spec: ModelSpec, device: str) -> DiffaAdapter:
     except ValueError as error:
         raise ConfigError(f"diffa-tiny takes an integer seed as its checkpoint, got {spec.checkpoint!r}") from error
     resolved = _device(device)
-    return DiffaAdapter(PRESETS["diffa-tiny"], tiny_pipeline(resolved, seed), None, str(resolved))
+    pipeline = tiny_pipeline(resolved, seed, llm_dtype=llm_dtype(spec))
+    return DiffaAdapter(PRESETS["diffa-tiny"], pipeline, None, str(resolved), dict(spec.model_args))
 
 
 diffa = _factory("diffa")
