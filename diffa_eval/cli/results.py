@@ -106,7 +106,8 @@ def table(
         LatexLayout,
         typer.Option(
             help="LaTeX: 'wide' (benchmarks side by side), 'split' (benchmarks packed into tabulars that fit), "
-            "'transposed' (benchmarks as rows), 'auto' (wide when it fits, else the one that shrinks least).",
+            "'transposed' (benchmarks as rows), 'auto' (wide when it fits; else split with --two-column, or "
+            "whichever of split and transposed shrinks less).",
         ),
     ] = LatexLayout.auto,
     two_column: Annotated[

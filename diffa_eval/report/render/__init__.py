@@ -64,7 +64,7 @@ class CellFormat:
     ci: Callable[[float], str]
     marks: Callable[[str], str]
     gap: Callable[[str], str] = same
-    """How a cell that a run left empty shows why (`Row.gaps`: failed, pending, partial)."""
+    """How a cell that a run left empty shows why (`Row.gaps`: failed, pending, n/a, partial)."""
 
 
 def formatted_rows(table: GroupedTable, style: CellFormat, with_ci: bool) -> list[tuple[Row, list[str]]]:
