@@ -106,7 +106,8 @@ def test_a_plugin_tasks_runs_render_and_compare_after_its_task_file_is_deleted(t
     )
     assert "| oracle | **100.00** | **100.00** | **100.00** |" in markdown
     assert "Loud or quiet: accuracy (%), answer text matched" in markdown
-    assert "\\multicolumn{3}{c}{Loud or quiet}" in _table(str(output), "-f", "latex")
+    # three quality columns, each a value and an interval column
+    assert "\\multicolumn{6}{c}{Loud or quiet}" in _table(str(output), "-f", "latex", "--layout", "wide")
     page = tmp_path / "board.html"
     _table(str(output), "-f", "html", "--plots", "-o", str(page))
     assert '<th colspan="3">Loud or quiet</th>' in page.read_text()

@@ -179,11 +179,11 @@ def test_cost_columns_appear_in_every_format(tmp_path: Path) -> None:
     assert f"| {fast} | <ins>28.00</ins> | **28.00** | 6.50 | 13.0 | 0.200 | 5.00 | cuda:0 |" in markdown
     assert "| qwen2-audio-tiny | 25.00 | – | – | 8.00 | 0.100 | 10.0 | cpu |" in markdown
     assert any(note.startswith("Cost: per sample") for note in table.footnotes)
-    latex = to_latex(table)
+    latex = to_latex(table, layout="wide")
     assert r"\multicolumn{5}{c}{cost}" in latex
-    assert (
-        r"threshold+dual-cache $\tau$=0.9 & \underline{28.00} & \textbf{28.00} & 6.50 & 13.0 & 0.200 & 5.00 & cuda:0"
-        in (latex)
+    assert (  # the variant under its model's row; each value followed by its (empty) interval column
+        r"\quad threshold+dual-cache $\tau$=0.9 & \underline{28.00} &  & \textbf{28.00} &  & "
+        r"6.50 & 13.0 & 0.200 & 5.00 & cuda:0" in latex
     )
     page = to_html(table)
     assert '<th colspan="5">cost</th>' in page

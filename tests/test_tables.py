@@ -64,7 +64,7 @@ def test_best_is_rank_1_and_second_rank_2_in_the_metric_direction(runs: list) ->
     assert ranks[(by_name["alpha"], "mmau_test_mini:avg")] == 2
     assert (by_name["gamma"], "mmau_test_mini:avg") not in ranks
     assert ranks[(by_name["alpha"], "mmau_test_mini:sound")] == ranks[(by_name["gamma"], "mmau_test_mini:sound")] == 1
-    assert ranks[(by_name["beta"], "mmau_test_mini:sound")] == 2
+    assert (by_name["beta"], "mmau_test_mini:sound") not in ranks  # second of two values is also the last
     # lower WER is better
     assert ranks[(by_name["gamma"], "librispeech:clean")] == 1
     assert ranks[(by_name["alpha"], "librispeech:clean")] == 2
@@ -84,7 +84,8 @@ def test_latex_golden(runs: list) -> None:  # type: ignore[type-arg]
 
 
 def test_latex_marks_best_bold_and_second_underlined_by_direction(runs: list) -> None:  # type: ignore[type-arg]
-    lines = {line.split(" & ")[0]: line for line in to_latex(build_table(runs)).splitlines() if " & " in line}
+    latex = to_latex(build_table(runs), layout="wide")
+    lines = {line.split(" & ")[0]: line for line in latex.splitlines() if " & " in line}
     assert r"\textbf{2.20}" in lines["gamma"] and r"\underline{2.50}" in lines["alpha"]
     assert r"\textbf{64.50}" in lines["beta"] and r"\underline{60.00}" in lines["alpha"]
 

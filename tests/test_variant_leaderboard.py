@@ -52,8 +52,9 @@ def test_decoding_modes_and_an_ar_baseline_are_rows_with_their_cost_in_every_for
     markdown = _invoke("table", str(runs), "--cost", "-f", "markdown")
     assert all(f"| {name} |" in markdown for name in rows)
     assert "cost · passes/sample" in markdown
-    latex = _invoke("table", str(runs), "--cost", "-f", "latex")
-    assert r"diffa-tiny $\cdot$ threshold+dual-cache $\tau$=0.9 &" in latex and "passes/sample" in latex
+    latex = _invoke("table", str(runs), "--cost", "-f", "latex", "--layout", "wide")
+    assert "\ndiffa-tiny &" in latex and r"\quad threshold+dual-cache $\tau$=0.9 &" in latex
+    assert "passes/sample" in latex
     page = runs.parent / "board.html"
     _invoke("table", str(runs), "--cost", "-f", "html", "-o", str(page))
     name = '<td><span class="model">diffa-tiny</span><span class="variant">threshold+dual-cache τ=0.9</span></td>'

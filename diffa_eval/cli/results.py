@@ -25,6 +25,13 @@ class TableFormat(str, Enum):
     json = "json"
 
 
+class LatexLayout(Enum):
+    auto = "auto"
+    wide = "wide"
+    split = "split"
+    transposed = "transposed"
+
+
 @app.command()
 def merge(
     runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders that contain them.")],
@@ -90,9 +97,25 @@ def table(
     delta: Annotated[
         bool, typer.Option("--delta", help="With --reported: a 'measured - reported' row under each matched model.")
     ] = False,
-    caption: Annotated[str, typer.Option(help="LaTeX caption / HTML title.")] = "Results.",
+    caption: Annotated[
+        str | None, typer.Option(help="LaTeX caption (default: what the table shows) / HTML title.")
+    ] = None,
     label: Annotated[str, typer.Option(help="LaTeX label.")] = "tab:results",
     standalone: Annotated[bool, typer.Option(help="LaTeX: a complete document instead of a table.")] = False,
+    layout: Annotated[
+        LatexLayout,
+        typer.Option(
+            help="LaTeX: 'wide' (benchmarks side by side), 'split' (benchmarks packed into tabulars that fit), "
+            "'transposed' (benchmarks as rows), 'auto' (wide when it fits; else split with --two-column, or "
+            "whichever of split and transposed shrinks less).",
+        ),
+    ] = LatexLayout.auto,
+    two_column: Annotated[
+        bool, typer.Option("--two-column", help="LaTeX: a table* across both columns of a two-column page.")
+    ] = False,
+    provenance: Annotated[
+        bool, typer.Option("--provenance", help="LaTeX: the dataset revisions as a notes line, not only comments.")
+    ] = False,
     plots: Annotated[
         bool,
         typer.Option(
@@ -139,7 +162,16 @@ def table(
     if format is TableFormat.markdown:
         text = tables.to_markdown(board, with_ci=ci)
     elif format is TableFormat.latex:
-        text = tables.to_latex(board, with_ci=ci, caption=caption, label=label, standalone=standalone)
+        text = tables.to_latex(
+            board,
+            with_ci=ci,
+            caption=caption,
+            label=label,
+            standalone=standalone,
+            layout=layout.value,
+            two_column=two_column,
+            provenance=provenance,
+        )
     elif format is TableFormat.html:
         from ..report.samples import sample_browser_data
 
@@ -156,7 +188,7 @@ def table(
         text = tables.to_html(
             board,
             with_ci=ci,
-            title=caption if caption != "Results." else "diffa-eval leaderboard",
+            title=caption or "diffa-eval leaderboard",
             figures=figures,
             samples=sample_browser_data(board, stored) if samples else None,
         )

@@ -15,9 +15,13 @@ def with_labels(protocol: str, runs: Sequence[StoredRun]) -> str:
     return f"{protocol}, labels {' / '.join(sorted(v for v in versions if v))}"
 
 
-def dataset_note(runs: Iterable[StoredRun], tasks: Collection[str]) -> str:
-    """ "Data: ..." naming each dataset version that the runs of `tasks` read; empty when none."""
-    versions = sorted({dataset_version(run) for run in runs if run.manifest.task in tasks})
+def dataset_versions(runs: Iterable[StoredRun], tasks: Collection[str]) -> list[str]:
+    """Each dataset version that the runs of `tasks` read, sorted."""
+    return sorted({dataset_version(run) for run in runs if run.manifest.task in tasks})
+
+
+def dataset_note(versions: Sequence[str]) -> str:
+    """ "Data: ..." naming the dataset versions; empty when none."""
     return "Data: " + "; ".join(versions) if versions else ""
 
 

@@ -17,9 +17,20 @@ from ..errors import ConfigError
 from ..store import StoredRun
 from .cost import COST_COLUMNS, COST_NOTE, CostColumn, RowCost
 from .legacy import LAYOUTS, VOICEBENCH_OVERALL, describe_run, legacy_descriptions
-from .notes import dataset_note, with_labels
+from .notes import dataset_note, dataset_versions, with_labels
 from .reported import ReportedSource
-from .select import Chosen, RowKey, choose_runs, coverage, is_complete, pick_rows, row_labels, row_order, unmatched
+from .select import (
+    Chosen,
+    RowKey,
+    choose_runs,
+    coverage,
+    is_complete,
+    pick_rows,
+    row_keys,
+    row_labels,
+    row_order,
+    unmatched,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,17 @@ class Cell:
     """Why the value comes from a partial run (e.g. "3 of 10 samples"); empty for a full run."""
 
 
+GAPS = {
+    "failed": "every sample of its run failed",
+    "pending": "its outputs await scoring (e.g. by the judge)",
+    "partial": "only a partial run, left out (--partial shows it)",
+    "n/a": "its run scored no sample of this column (the protocol left them out)",
+}
+"""Why a row's run holds no value in a column, as the cell shows it, and what that means."""
+
+NOT_RUN = "–"
+
+
 @dataclass(frozen=True)
 class Row:
     name: str
@@ -68,6 +90,9 @@ class Row:
     """The model spec of a measured row."""
     variant: VariantInfo = field(default_factory=VariantInfo)
     cost: RowCost | None = None
+    gaps: Mapping[str, str] = field(default_factory=dict)
+    """Column key -> why a run of this row holds no value there (see `GAPS`); a column absent from both
+    `cells` and `gaps` was not run."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +104,12 @@ class GroupedTable:
     """With cost: the columns after the quality columns (see `cost.COST_COLUMNS`)."""
     partial_left_out: int = 0
     """Complete runs not shown because they are partial (and partial runs were not asked for)."""
+    datasets: tuple[str, ...] = ()
+    """The dataset versions the shown runs read; `footnotes` ends with them as `data_note`."""
+
+    @property
+    def data_note(self) -> str:
+        return dataset_note(self.datasets)
 
     def groups(self) -> list[tuple[str, list[Column]]]:
         """Consecutive columns that share a group title, as (title, columns)."""
@@ -93,7 +124,9 @@ class GroupedTable:
     def ranks(self) -> dict[tuple[int, str], int]:
         """(row index, column key) -> 1 for the best value in the column, 2 for the second; ties share a rank.
 
-        Values of partial runs and delta rows are not ranked.
+        A rank is given only where it sets values apart: the best only when some value is worse, the second
+        only when some value is worse than it too (so a column of equal values has no best, and of two
+        distinct values only the better one is marked). Values of partial runs and delta rows are not ranked.
         """
         ranks: dict[tuple[int, str], int] = {}
         for column in self.columns:
@@ -108,7 +141,7 @@ class GroupedTable:
             distinct = sorted({round(sign * value, 6) for _, value in ranked})
             for i, value in ranked:
                 position = distinct.index(round(sign * value, 6)) + 1
-                if position <= 2:
+                if position <= 2 and position < len(distinct):
                     ranks[(i, column.key)] = position
         return ranks
 
@@ -248,28 +281,83 @@ def build_table(
         available = pick_rows(available, labels, models)
         labels = row_labels({key: variants[key] for key in available})
     rows: list[Row] = []
+    gaps = _gaps(runs, chosen, columns, partial)
+    explained: set[str] = set()
     for key in available:
         shown = {k: v for k, v in cells.get(key, {}).items() if k in keys}
         row_cost = None
         if cost:
             runs_behind = {id(c.run): c.run for k in shown for c in behind[(key, k)]}
             row_cost = RowCost.of(list(runs_behind.values()))
-        rows.append(Row(labels[key], "measured", shown, key.model, variants[key], row_cost))
+        row_gaps = {c.key: gaps[(key, c.key)][0] for c in columns if c.key not in shown and (key, c.key) in gaps}
+        explained.update(directory for c in columns if c.key in row_gaps for directory in gaps[(key, c.key)][1])
+        rows.append(Row(labels[key], "measured", shown, key.model, variants[key], row_cost, row_gaps))
         if delta and key.default:
             rows.extend(_delta_rows(key.model, labels[key], shown, reported_rows))
     rows.extend(Row(r.name, r.kind, {k: v for k, v in r.cells.items() if k in keys}) for r, _ in reported_rows)
     shown_runs = [item for item in chosen if item.row in available and _shows(item, columns, own_layouts)]
     shown_models = {key.model for key in available}
-    left_out = sum(
-        1
+    left_out = [
+        str(run.directory)
         for run in runs
         if not partial
         and is_complete(run)
         and (models is None or run.manifest.model in shown_models)
         and coverage(run).partial
-    )
-    footnotes = _footnotes(catalog, columns, rows, shown_runs, labels, notes, cost, left_out)
-    return GroupedTable(columns, rows, footnotes, COST_COLUMNS if cost else (), left_out)
+    ]
+    # runs that a gap cell already accounts for need no footnote
+    unexplained = sum(1 for directory in left_out if directory not in explained)
+    footnotes = _footnotes(catalog, columns, rows, shown_runs, labels, notes, cost, unexplained)
+    datasets = dataset_versions([c.run for c in shown_runs], {c.spec.task for c in columns})
+    if datasets:
+        footnotes.append(dataset_note(datasets))
+    return GroupedTable(columns, rows, footnotes, COST_COLUMNS if cost else (), len(left_out), tuple(datasets))
+
+
+def _gaps(
+    runs: Sequence[StoredRun], chosen: Sequence[Chosen], columns: Sequence[Column], partial: bool
+) -> dict[tuple[RowKey, str], tuple[str, tuple[str, ...]]]:
+    """(row, column key) -> why that row's runs show no value in the column (a key of `GAPS`), with the
+    directories of the runs left out that the gap accounts for.
+
+    "pending" when the chosen run's outputs still wait for scores; "failed" when every sample of the run
+    failed (no value even with `partial`); "n/a" when the chosen run has values, but none for this column
+    (e.g. every answer of one category left out by the protocol); "partial" when only partial runs exist
+    and were not asked for. Only columns without a cell use them.
+    """
+    by_slot = {(c.row, c.task, c.split): c for c in chosen}
+    complete: dict[tuple[RowKey, str, str], list[StoredRun]] = {}
+    for run in runs:
+        if is_complete(run):
+            for row, _ in row_keys(run):
+                complete.setdefault((row, run.manifest.task, run.manifest.split), []).append(run)
+    gaps: dict[tuple[RowKey, str], tuple[str, tuple[str, ...]]] = {}
+    for (row, task, split), candidates in complete.items():
+        for column in columns:
+            if column.spec.task != task or column.split != split or column.spec.group_score:
+                continue
+            shown = by_slot.get((row, task, split))
+            if shown is not None:
+                gap = _empty_run(shown.run) or "n/a"
+            elif all(_empty_run(run) == "failed" for run in candidates):
+                gap = "failed"
+            else:
+                gap = "" if partial else "partial"
+            if gap:
+                left_out = () if shown is not None else tuple(str(run.directory) for run in candidates)
+                gaps[(row, column.key)] = (gap, left_out)
+    return gaps
+
+
+def _empty_run(run: StoredRun) -> str:
+    """ "pending" or "failed" for a run whose samples all wait for scores or all failed, else ""."""
+    metrics = run.metrics
+    assert metrics is not None
+    if metrics.n_scored + metrics.n_excluded == 0 and metrics.n_pending:
+        return "pending"
+    if metrics.n_scored + metrics.n_excluded + metrics.n_pending == 0 and metrics.n_failed:
+        return "failed"
+    return ""
 
 
 def _shows(item: Chosen, columns: Sequence[Column], own: Mapping[str, BenchmarkLayout]) -> bool:
@@ -344,11 +432,12 @@ def _footnotes(
     footnotes.extend(note for source_id, note in reported_notes if source_id in used)
     if any(cell.self_reported for cell in all_cells):
         footnotes.append("§ self-reported by the model's authors")
+    shown_gaps = {gap for row in rows for gap in row.gaps.values()}
+    if shown_gaps:
+        meanings = [f"{gap}: {meaning}" for gap, meaning in GAPS.items() if gap in shown_gaps]
+        footnotes.append("; ".join([*meanings, f"{NOT_RUN}: not run"]))
     if cost:
         footnotes.append(COST_NOTE)
-    datasets = dataset_note([c.run for c in shown_runs], {c.spec.task for c in columns})
-    if datasets:
-        footnotes.append(datasets)
     return footnotes
 
 

@@ -49,6 +49,10 @@ def header(column: Column) -> str:
     return f"{column.spec.label} {arrow(column)}"
 
 
+def same(text: str) -> str:
+    return text
+
+
 @dataclass(frozen=True)
 class CellFormat:
     """How one output format writes a cell: the number, then its rank's emphasis, the CI, the marks."""
@@ -59,6 +63,8 @@ class CellFormat:
     second: Callable[[str], str]
     ci: Callable[[float], str]
     marks: Callable[[str], str]
+    gap: Callable[[str], str] = same
+    """How a cell that a run left empty shows why (`Row.gaps`: failed, pending, n/a, partial)."""
 
 
 def formatted_rows(table: GroupedTable, style: CellFormat, with_ci: bool) -> list[tuple[Row, list[str]]]:
@@ -70,7 +76,8 @@ def formatted_rows(table: GroupedTable, style: CellFormat, with_ci: bool) -> lis
         for column in table.columns:
             cell = row.cells.get(column.key)
             if cell is None:
-                texts.append(style.missing)
+                gap = row.gaps.get(column.key)
+                texts.append(style.missing if gap is None else style.gap(gap))
                 continue
             text = style.number(number(cell, row.kind))
             rank = ranks.get((i, column.key))
@@ -88,7 +95,3 @@ def groups_with_cost(table: GroupedTable) -> list[tuple[str, int]]:
     """(group title, number of columns) of every header group, the cost group last."""
     groups = [(title, len(columns)) for title, columns in table.groups()]
     return groups + ([(COST_TITLE, len(table.cost_columns))] if table.cost_columns else [])
-
-
-def same(text: str) -> str:
-    return text
