@@ -27,6 +27,7 @@ from .hf_common import (
     transformers_module,
 )
 from .presets import TRANSFORMERS, VLLM, AudioChatPreset, audio_chat_preset
+from .profile import ModelProfile, OptionSet, hf_checkpoint
 
 
 def conversation(prompt: str, has_audio: bool, system_prompt: str | None) -> list[dict[str, Any]]:
@@ -172,6 +173,24 @@ def from_pretrained(preset: AudioChatPreset, checkpoint: str, device: str) -> Tr
         min_audio_samples=preset.min_audio_samples,
         info={"checkpoint": checkpoint, "hub_id": preset.hub_id},
     )
+
+
+def profile(spec: ModelSpec) -> ModelProfile:
+    """An audio chat preset as planning sees it: no options on transformers, the engine's on vLLM, and its
+    checkpoint unless its weights are random."""
+    preset = audio_chat_preset(spec.name)
+    options = OptionSet()
+    if spec.backend == VLLM:
+        from .vllm_backend import ENGINE_OPTION_RULES
+
+        options = ENGINE_OPTION_RULES
+    if preset.tiny and spec.checkpoint:
+        raise ConfigError(f"{preset.name} is built with random weights; it takes no checkpoint")
+    sources = () if preset.tiny else (hf_checkpoint(spec, preset.hub_id),)
+    return ModelProfile(
+        preset.name, "autoregressive", None, preset.prompt_variants, preset.max_audio_seconds, options=options,
+        sources=sources,
+    )  # fmt: skip
 
 
 def load_audio_chat(spec: ModelSpec, device: str) -> ModelAdapter:

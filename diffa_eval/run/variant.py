@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..describe import VariantInfo
-from ..models.base import ModelAdapter
+from ..models.base import DescribedModel
 from ..task import PromptVariant, Task
 from ..types import GenerationConfig
 
@@ -20,7 +20,7 @@ def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, A
 
 
 def variant_info(
-    adapter: ModelAdapter, task: Task, variant: PromptVariant, generation: GenerationConfig
+    adapter: DescribedModel, task: Task, variant: PromptVariant, generation: GenerationConfig
 ) -> VariantInfo:
     """How a run's settings differ from the model's default run of the task (its preferred prompt variant, the
     task's and that variant's generation settings, seed 0), with a short label for leaderboard rows."""
