@@ -191,22 +191,44 @@ def single_column_layout(task: str, metrics: Sequence[Metric]) -> BenchmarkLayou
 
 @dataclass(frozen=True)
 class VariantInfo:
-    """How a run's settings differ from the model's default run of its task.
+    """How a run's settings differ from the model's default run of its task, and the settings it was asked for.
 
-    `settings` holds only what differs (generation values, a forced prompt variant, a seed), so runs
-    with the same settings, however they were asked for, share a leaderboard row; `label` says it
-    briefly (e.g. "threshold+dual-cache τ=0.9"), empty for the default settings.
+    `settings` holds only what differs from the default run of this task (generation values, a forced
+    prompt variant, a seed); `label` says it briefly (e.g. "threshold+dual-cache τ=0.9"), empty for the
+    default settings. `asked` lists the settings the run was asked for, as given on the command line
+    (e.g. `--max-new-tokens 16`, `-o decoding=threshold`), each with its label: a leaderboard row each. One
+    command's runs share a row even where a value asked for is some task's own (16 tokens for MMAU), and a
+    run that is the same computation under two requests belongs to both rows.
     """
 
     settings: Mapping[str, Any] = field(default_factory=dict)
     label: str = ""
+    asked: tuple[VariantInfo, ...] = ()
+
+    def rows(self) -> tuple[VariantInfo, ...]:
+        """The leaderboard rows the run belongs to: the settings it was asked for (runs that do not record
+        them: their own settings)."""
+        return self.asked or (VariantInfo(self.settings, self.label),)
+
+    def with_asked(self, asked: VariantInfo) -> VariantInfo:
+        """This variant, also asked for as `asked` (kept once)."""
+        if any(dict(known.settings) == dict(asked.settings) for known in self.asked):
+            return self
+        return VariantInfo(self.settings, self.label, (*self.asked, asked))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "settings": dict(self.settings)}
+        data: dict[str, Any] = {"label": self.label, "settings": dict(self.settings)}
+        if self.asked:
+            data["asked"] = [item.to_dict() for item in self.asked]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VariantInfo:
-        return cls(settings=dict(data.get("settings", {})), label=str(data.get("label", "")))
+        return cls(
+            settings=dict(data.get("settings", {})),
+            label=str(data.get("label", "")),
+            asked=tuple(cls.from_dict(item) for item in data.get("asked", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -312,6 +334,10 @@ class EvalRun:
     """How many of the split's samples the run covers; None in version-1 runs."""
     judge: Mapping[str, Any] | None = None
     """The LLM judge that scores the task (`url`, `model`), for judge-scored tasks; never a key."""
+    batching: Mapping[str, Any] | None = None
+    """How the last attempt batched the samples: `batch_size` (a number, or `auto` with the `start` size, the
+    largest batch that ran (`fitted`) and the sizes that ran out of device memory (`out_of_memory_at`));
+    None until a run finishes."""
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -339,6 +365,7 @@ class EvalRun:
             "variant": None if self.variant is None else self.variant.to_dict(),
             "scope": None if self.scope is None else self.scope.to_dict(),
             "judge": None if self.judge is None else dict(self.judge),
+            "batching": None if self.batching is None else dict(self.batching),
         }
 
     @classmethod
@@ -368,4 +395,5 @@ class EvalRun:
             variant=None if variant is None else VariantInfo.from_dict(variant),
             scope=None if scope is None else SampleScope.from_dict(scope),
             judge=None if data.get("judge") is None else dict(data["judge"]),
+            batching=None if data.get("batching") is None else dict(data["batching"]),
         )

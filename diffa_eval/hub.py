@@ -80,11 +80,11 @@ def work_offline() -> None:
         datasets_config.HF_DATASETS_OFFLINE = True  # type: ignore[attr-defined]
 
 
-def cached_snapshot(repo_id: str) -> Path | None:
-    """The cached snapshot folder of a model repository's main revision, None when the cache has none."""
+def cached_snapshot(repo_id: str, revision: str | None = None) -> Path | None:
+    """The cached snapshot folder of a model repository's `revision` (None: main), None when the cache has none."""
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
     except Exception:  # LocalEntryNotFoundError, or an id the hub client refuses: not cached either way
         return None

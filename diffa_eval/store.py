@@ -87,6 +87,9 @@ class SampleRecord:
     score_inputs: str | None = None
     """Hash of what decides the score besides the output (reference, choices, the benchmark's fields):
     when it changes, the stored output is scored again."""
+    audio_path: str | None = None
+    """The audio file the sample was read from, when it is a file on disk (reports link to it); not part of
+    the key, so a copy of the data in another folder is still the same sample."""
 
     @property
     def failed(self) -> bool:

@@ -80,11 +80,15 @@ class Sample:
 @dataclass(frozen=True)
 class ModelSpec:
     """A model as the user names it: a registered name, optionally `+` an inference backend
-    (e.g. `+vllm`; none means the model's default backend) and `@` a checkpoint path or hub id."""
+    (e.g. `+vllm`; none means the model's default backend) and `@` a checkpoint path or hub id.
+
+    `model_args` are the load settings of a transformers-backed model (`--model-args`, see
+    `diffa_eval.models.model_args`), as sorted (key, value) pairs; they are not part of the text form."""
 
     name: str
     checkpoint: str | None = None
     backend: str | None = None
+    model_args: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:

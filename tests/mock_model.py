@@ -2,8 +2,9 @@
 
 `Script` says how the model behaves: its answer rule (by default the first answer option, else the
 reference when it reads it, else ""), the samples whose batch raises (`raise_on`, ids or a predicate),
-the batches that raise (`raise_batches`, by call number), the samples that come back as failed outputs
-(`fail_on`), a delay per request, whether it declares `reads_reference`, and its adapter attributes.
+the batches that raise (`raise_batches`, by call number), the batch size above which it runs out of
+device memory (`out_of_memory_above`), the samples that come back as failed outputs (`fail_on`), a delay
+per request, whether it declares `reads_reference`, and its adapter attributes.
 With `options` it describes itself before it loads (`profile_of`), as a built-in model does.
 `MockModel` records every call (`calls`: the sample ids of each batch; `requests`: each request with
 its generation settings) and, with `call_log`, appends each answered batch's ids to a file, so that a
@@ -57,6 +58,8 @@ class Script:
     prompt_variants: tuple[str, ...] = ()
     resampler: str | None = None
     """The resampler the adapter asks for; None leaves the attribute out (the runner's default)."""
+    out_of_memory_above: int | None = None
+    """Batches of more requests raise torch's out-of-memory error, as a batch too big for a GPU does."""
     call_log: Path | None = None
     """A file that receives one line of sample ids per answered batch (the raising ids of a raising one)."""
     options: tuple[str, ...] | None = None
@@ -101,6 +104,10 @@ class MockModel:
         call = len(self.calls)
         self.calls.append([r.sample_id for r in requests])
         self.requests += [(r, config) for r in requests]
+        if script.out_of_memory_above is not None and len(requests) > script.out_of_memory_above:
+            import torch
+
+            raise torch.OutOfMemoryError(f"CUDA out of memory: a batch of {len(requests)} does not fit")
         raising = [r.sample_id for r in requests if script.raises(r.sample_id)]
         if raising or call in script.raise_batches:
             self._log(raising)

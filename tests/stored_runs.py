@@ -75,6 +75,7 @@ def write_run_v2(
     device: str = "cpu",
     task_version: int = 1,
     max_failures: float = 0.0,
+    model_info: Mapping[str, Any] | None = None,
 ) -> Path:
     """A completed version-2 run directory: as `write_run`, plus the task's description (by default the
     built-in task's, else one column of the first metric), the variant (default: the model's default
@@ -93,6 +94,7 @@ def write_run_v2(
         description=description,
         variant=variant or VariantInfo(),
         scope=scope or SampleScope(task_metrics.n_samples, task_metrics.n_samples, max_failures=max_failures),
+        model_info=dict(model_info or {}),
     )
     task_metrics = replace(task_metrics, cost=cost or run_cost(records))
     return _write(root, manifest, manifest.to_dict(), task_metrics.to_dict(), records)
@@ -214,3 +216,107 @@ def paper_runs(root: Path, writer: Callable[..., Path] = write_run) -> Path:
         writer(root, model, "librispeech_test_clean", {"wer": (clean, clean - 0.2, clean + 0.3)})
         writer(root, model, "librispeech_test_other", {"wer": other})
     return root
+
+
+SUITE_TASKS = {
+    "mmau_test_mini": ("accuracy", "task", ("sound", "music", "speech")),
+    "mmsu": ("accuracy", "category", ("perception", "reasoning")),
+    "mmar": ("accuracy", "modality", ("sound", "music", "speech", "sound-music", "sound-speech")),
+    "voicebench_alpacaeval_full": ("gpt_score", None, ()),
+    "voicebench_commoneval": ("gpt_score", None, ()),
+    "voicebench_wildvoice": ("gpt_score", None, ()),
+    "voicebench_sd_qa": ("score", None, ()),
+    "voicebench_mmsu": ("accuracy", None, ()),
+    "voicebench_openbookqa": ("accuracy", None, ()),
+    "voicebench_bbh": ("accuracy", None, ()),
+    "voicebench_ifeval": ("final", None, ()),
+    "voicebench_advbench": ("refusal_rate", None, ()),
+    "librispeech_test_clean": ("wer", None, ()),
+    "librispeech_test_other": ("wer", None, ()),
+}
+"""The sample suite's tasks: primary metric, breakdown field and its labels."""
+
+SUITE_MODELS = {
+    # row: (model, variant label, seconds per sample, forward passes per sample, a baseline)
+    "chance": ("chance", "", 1e-5, 0, True),
+    "oracle": ("oracle", "", 2e-6, 0, True),
+    "diffa-tiny": ("diffa-tiny", "", 1.9, 64, False),
+    "diffa-tiny · threshold+dual-cache τ=0.9": ("diffa-tiny", "threshold+dual-cache τ=0.9", 0.45, 14, False),
+    "qwen2-audio-tiny": ("qwen2-audio-tiny", "", 0.3, 16, False),
+}
+
+
+def suite_records(task: str, row: str, seconds: float, passes: int, audio: Path) -> list[SampleRecord]:
+    """Six samples of every kind a report shows: right, wrong, failed, waiting for a judge, not counted, and
+    one more right or wrong by the row; one prompt per sample shared by every model, audio on disk."""
+    metric, field, labels = SUITE_TASKS[task]
+    wer = metric == "wer"
+    records = []
+    for i in range(6):
+        right = i == 0 or (i == 5 and len(row) % 2 == 0)
+        common = {
+            "key": f"{task}-{i}",
+            "sample_id": f"{task}-s{i}",
+            "prompt": f"Question {i} of {task}: what is heard? Choices: A, B, C, D",
+            "reference": "the reference transcript" if wer else "A",
+            "groups": {field: labels[i % len(labels)]} if field else {},
+            "seconds": seconds,
+            "forward_passes": passes,
+            "audio_path": str(audio),
+        }
+        if i == 2:
+            records.append(SampleRecord(**common, error="RuntimeError: out of memory", error_stage="model"))
+        elif i == 3:
+            records.append(SampleRecord(**common, output="a long answer", pending="no judge configured"))
+        elif i == 4:
+            records.append(SampleRecord(**common, output="unparsable", extracted=None, score=None))
+        else:
+            output = ("the reference transcript" if right else "another transcript") if wer else ("A" if right else "B")
+            score = (0.0 if right else 0.5) if wer else (4.0 if metric == "gpt_score" else 1.0 if right else 0.0)
+            records.append(SampleRecord(**common, output=output, extracted=output, score=score))
+    return records
+
+
+def suite_runs(root: Path) -> Path:
+    """The sample suite as `table` sees it: chance, oracle (baselines), diffa-tiny in two decoding modes and
+    qwen2-audio-tiny on MMAU test-mini, MMSU, MMAR, VoiceBench's nine and LibriSpeech, with their cost."""
+    import random
+
+    import numpy as np
+    import soundfile as sf
+
+    audio = root / "audio" / "clip.wav"
+    audio.parent.mkdir(parents=True)
+    sf.write(audio, np.zeros(1600, dtype=np.float32), 16000)
+    for row, (model, label, seconds, passes, baseline) in SUITE_MODELS.items():
+        variant = (
+            VariantInfo({"options": {"decoding": "threshold+dual-cache", "threshold": 0.9}}, label) if label else None
+        )
+        for task, (metric, field, labels) in SUITE_TASKS.items():
+            draw = random.Random(f"{row}/{task}")
+            scale = 5.0 if metric == "gpt_score" else 100.0
+            top = (0.0 if metric == "wer" else scale) if model == "oracle" else None
+            value = top if top is not None else round(draw.uniform(0.2, 0.9) * scale, 2)
+            breakdowns = (
+                {
+                    field: {
+                        name: {metric: value if top is not None else round(draw.uniform(20, 90), 2)} for name in labels
+                    }
+                }
+                if field
+                else None
+            )
+            write_run_v2(
+                root / "runs",
+                model,
+                task,
+                {metric: value},
+                breakdowns=breakdowns,
+                split="sample",
+                records=suite_records(task, row, seconds, passes, audio),
+                variant=variant,
+                run_id=f"{row}-{task}",
+                model_info={"kind": "baseline"} if baseline else {},
+                max_failures=1.0,
+            )
+    return root / "runs"

@@ -146,7 +146,13 @@ def test_the_table_examples_run_as_written(tmp_path: Path, monkeypatch) -> None:
     block = _code_after("| `--output`, `-o` |", "bash").replace("results/demo", str(tmp_path / "demo"))
     _run_lines(block)
     assert "\\toprule" in (tmp_path / "table.tex").read_text()
-    assert "<svg" in (tmp_path / "report.html").read_text()
+    page = (tmp_path / "report.html").read_text()
+    assert "<svg" in page and 'id="sample-browser"' in page
+    plots = _code_after("`pip install 'diffa-eval[plots]'` (matplotlib).", "bash")
+    _run_lines(plots.replace("results/runs", str(tmp_path / "demo")))
+    assert sorted(path.name for path in (tmp_path / "figures").iterdir()) == [
+        "mmau_test_mini-sample.pdf", "mmau_test_mini-sample.png",
+    ]  # fmt: skip
 
 
 def test_the_compare_example_runs_as_written(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from diffa_eval.cli import app
 from diffa_eval.report.compare import Tolerance, compare
+from diffa_eval.report.plots import benchmark_plots
 from diffa_eval.report.tables import build_table, to_json, to_markdown
 from diffa_eval.run import RunOptions, evaluate
 from diffa_eval.store import find_runs
@@ -108,7 +109,10 @@ def test_a_plugin_tasks_runs_render_and_compare_after_its_task_file_is_deleted(t
     assert "\\multicolumn{3}{c}{Loud or quiet}" in _table(str(output), "-f", "latex")
     page = tmp_path / "board.html"
     _table(str(output), "-f", "html", "--plots", "-o", str(page))
-    assert '<th colspan="3">Loud or quiet</th>' in page.read_text() and page.read_text().count("<svg") >= 2
+    assert '<th colspan="3">Loud or quiet</th>' in page.read_text()
+    (plots,) = benchmark_plots(find_runs([output]))  # chance and oracle are baselines: data, drawn as lines only
+    assert (plots.title, [panel.axis_label for panel in plots.quality]) == ("Loud or quiet", ["accuracy (%) ↑"])
+    assert plots.bars is not None and plots.bars.categories == ("loud", "quiet")
     assert "oracle,measured,yes_no,test,loud,loud_or_quiet,accuracy,100.0000" in _table(str(output), "-f", "csv")
     board = json.loads(_table(str(output), "-f", "json"))
     assert [column["key"] for column in board["columns"]] == ["yes_no:loud", "yes_no:quiet", "yes_no:all"]

@@ -56,7 +56,8 @@ def test_decoding_modes_and_an_ar_baseline_are_rows_with_their_cost_in_every_for
     assert r"diffa-tiny $\cdot$ threshold+dual-cache $\tau$=0.9 &" in latex and "passes/sample" in latex
     page = runs.parent / "board.html"
     _invoke("table", str(runs), "--cost", "-f", "html", "-o", str(page))
-    assert f"<td>{FAST}</td>" in page.read_text() and "samples/s" in page.read_text()
+    name = '<td><span class="model">diffa-tiny</span><span class="variant">threshold+dual-cache τ=0.9</span></td>'
+    assert name in page.read_text() and "samples/s" in page.read_text()
     lines = _invoke("table", str(runs), "--cost", "-f", "csv").splitlines()
     assert any(line.startswith(f"{FAST},measured,cost,,passes/sample,") for line in lines)
     assert any(line.startswith("qwen2-audio-tiny,measured,cost,,tokens/sample,") for line in lines)
@@ -86,3 +87,18 @@ def test_a_limited_run_of_the_same_settings_is_a_run_of_its_own_and_leaves_the_f
     assert len(runs) == 2 and all(run.metrics == full[run.directory] for run in runs if run.directory in full)
     board = json.loads(_invoke("table", str(tmp_path), "-f", "json"))
     assert [row["cells"]["mmau_test_mini:avg@sample"]["value"] for row in board["rows"]] == [20.0]
+
+
+def test_one_commands_runs_share_a_row_even_where_a_value_asked_for_is_a_tasks_own(tmp_path: Path) -> None:
+    common = ("-m", "chance", "-t", "mmau_test_mini,mmsu", "--split", "sample", "--output-dir", str(tmp_path), "-q")
+    _invoke("run", *common, "--max-new-tokens", "64")  # MMAU's own answer length, not MMSU's
+    board = json.loads(_invoke("table", str(tmp_path), "-f", "json"))
+    assert [row["model"] for row in board["rows"]] == ["chance"]
+    _invoke("run", *common)  # the default run: the same computation on MMAU, another on MMSU
+    assert len(find_runs([tmp_path])) == 3
+    board = json.loads(_invoke("table", str(tmp_path), "-f", "json"))
+    rows = {row["model"]: row for row in board["rows"]}
+    assert list(rows) == ["chance", "chance · max tokens 64"]
+    assert all(len(row["cells"]) == len(board["columns"]) for row in rows.values())  # both rows fill every column
+    mmau = "mmau_test_mini:avg@sample"
+    assert rows["chance"]["cells"][mmau]["source"] == rows["chance · max tokens 64"]["cells"][mmau]["source"]

@@ -51,6 +51,7 @@ JudgeModelOption = Annotated[
 ]
 TasksOption = Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task or group names.")]
 
+
 def parse_limit(text: str) -> float:
     """--limit: a whole number of samples (>= 1), or a fraction strictly between 0 and 1 of each task's samples."""
     try:
@@ -84,7 +85,16 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
         ],
         None,
     ),
-    "batch_size": (Annotated[int, typer.Option(min=1, help="Samples per model call.")], 8),
+    "batch_size": (
+        Annotated[
+            str,
+            typer.Option(
+                help="Samples per model call, or 'auto': start at 64 and halve a batch that runs out of GPU memory "
+                "(the size that fitted is recorded in the manifest)."
+            ),
+        ],
+        "8",
+    ),
     "seed": (Annotated[int, typer.Option(help="Seed for sampling and for the chance baseline.")], 0),
     "device": (Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")], "auto"),
     "output_dir": (Annotated[Path, typer.Option(help="Where run directories are written.")], Path("results/runs")),
@@ -146,6 +156,28 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     ),
     "judge_url": (JudgeUrlOption, None),
     "judge_model": (JudgeModelOption, None),
+    "model_args": (
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--model-args",
+                help="Load settings of transformers-backed models, KEY=VALUE[,KEY=VALUE] (repeatable): dtype "
+                "(float32, bfloat16, float16, auto), attn_implementation, device_map, revision, trust_remote_code. "
+                "dtype, revision and attn_implementation are part of the model's identity.",
+            ),
+        ],
+        None,
+    ),
+    "allow_remote_code": (
+        Annotated[
+            bool,
+            typer.Option(
+                "--allow-remote-code",
+                help="Allow --model-args trust_remote_code=true: run Python code that comes with a checkpoint.",
+            ),
+        ],
+        False,
+    ),
 }
 """Option name -> (annotation with its typer.Option, default) of every option the model-running commands share."""
 
@@ -164,7 +196,7 @@ class RunArgs:
     tasks: str
     split: str | None = None
     limit: float | None = None
-    batch_size: int = 8
+    batch_size: str = "8"
     seed: int = 0
     device: str = "auto"
     output_dir: Path = Path("results/runs")
@@ -180,6 +212,8 @@ class RunArgs:
     backend: str | None = None
     judge_url: str | None = None
     judge_model: str | None = None
+    model_args: list[str] | None = None
+    allow_remote_code: bool = False
 
     def task_list(self) -> list[Task]:
         """The tasks named by --tasks, after loading the task files of --tasks-dir."""
@@ -190,12 +224,13 @@ class RunArgs:
 
     def options(self, shard: ShardSpec | None = None) -> RunOptions:
         """The run options these command-line options give."""
+        from ..models.model_args import parse_model_args
         from ..run import RunOptions
 
         return RunOptions(
             split=self.split,
             limit=self.limit,
-            batch_size=self.batch_size,
+            batch_size=parse_batch_size(self.batch_size),
             seed=self.seed,
             device=self.device,
             output_dir=self.output_dir,
@@ -212,9 +247,23 @@ class RunArgs:
             command=tuple(sys.argv),
             shard=shard,
             max_failures=self.max_failures,
+            model_args=parse_model_args(self.model_args or [], self.allow_remote_code),
+            allow_remote_code=self.allow_remote_code,
             # named only when given: the default judge is resolved when a judge-scored task runs
             judge=judge_settings(self.judge_url, self.judge_model) if self.judge_url or self.judge_model else None,
         )
+
+
+def parse_batch_size(text: str) -> int | str:
+    """`--batch-size`: a number >= 1, or "auto"."""
+    from ..errors import ConfigError
+
+    value = text.strip().lower()
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"--batch-size must be a number >= 1 or 'auto', got {text!r}")
+    return int(value)
 
 
 def run_parameters(

@@ -1,4 +1,5 @@
-"""The commands that read stored runs: `table` (leaderboards), `compare` (regression gate) and `merge` (shards)."""
+"""The commands that read stored runs: `table` (leaderboards), `plots` (figures per benchmark), `compare`
+(regression gate) and `merge` (shards)."""
 
 from __future__ import annotations
 
@@ -93,8 +94,14 @@ def table(
     label: Annotated[str, typer.Option(help="LaTeX label.")] = "tab:results",
     standalone: Annotated[bool, typer.Option(help="LaTeX: a complete document instead of a table.")] = False,
     plots: Annotated[
-        bool, typer.Option("--plots", help="HTML: embed accuracy/speed and per-category plots (needs matplotlib).")
+        bool,
+        typer.Option(
+            "--plots", help="HTML: add a grid of plots per benchmark (quality vs speed, categories; matplotlib)."
+        ),
     ] = False,
+    samples: Annotated[
+        bool, typer.Option("--samples/--no-samples", help="HTML: add the sample browser (every sample of each run).")
+    ] = True,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead.")] = None,
     partial: Annotated[
         bool,
@@ -134,11 +141,24 @@ def table(
     elif format is TableFormat.latex:
         text = tables.to_latex(board, with_ci=ci, caption=caption, label=label, standalone=standalone)
     elif format is TableFormat.html:
-        from ..report.plots import report_figures
+        from ..report.samples import sample_browser_data
 
-        figures = report_figures(stored) if plots else []
+        figures = []
+        if plots:
+            from ..report.plots import report_figures
+
+            figures = report_figures(
+                stored,
+                benchmarks=split_list(benchmarks) if benchmarks else None,
+                models=split_list(models) if models else None,
+                partial=partial,
+            )
         text = tables.to_html(
-            board, with_ci=ci, title=caption if caption != "Results." else "diffa-eval leaderboard", figures=figures
+            board,
+            with_ci=ci,
+            title=caption if caption != "Results." else "diffa-eval leaderboard",
+            figures=figures,
+            samples=sample_browser_data(board, stored) if samples else None,
         )
     elif format is TableFormat.csv:
         text = tables.to_csv(board)
@@ -149,6 +169,48 @@ def table(
     else:
         with writing(output, resumable=False):
             atomic_write_text(output, text)
+
+
+@app.command("plots")
+def plots_command(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders that contain them.")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Folder for the figure files.")] = Path(
+        "figures"
+    ),
+    formats: Annotated[
+        str, typer.Option("--formats", help="Comma-separated file formats, e.g. pdf,svg,png (any matplotlib writes).")
+    ] = "pdf,svg,png",
+    benchmarks: Annotated[
+        str | None, typer.Option(help="Comma-separated column groups, as for `table` (default: all).")
+    ] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated rows, as for `table` (default: all).")] = None,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Include partial runs, as `table --partial` does.")
+    ] = False,
+) -> None:
+    """One figure per benchmark for a paper: quality vs speed and vs forward passes with the Pareto front,
+    and category bars; baselines drawn as reference lines."""
+    from ..errors import ConfigError, StoreError
+    from ..report.plots import figure_formats, write_benchmark_figures
+    from ..store import find_runs
+
+    setup_logging(False)
+    chosen = split_list(formats)
+    unknown = [name for name in chosen if name.lower() not in figure_formats()]
+    if unknown or not chosen:
+        raise ConfigError(f"--formats: unknown figure format {', '.join(unknown) or '(none)'}; e.g. pdf,svg,png")
+    written = write_benchmark_figures(
+        find_runs(runs),
+        output_dir,
+        [name.lower() for name in chosen],
+        benchmarks=split_list(benchmarks) if benchmarks else None,
+        models=split_list(models) if models else None,
+        partial=partial,
+    )
+    if not written:
+        raise StoreError(f"nothing to plot under {', '.join(map(str, runs))} (no completed runs of a model)")
+    for path in written:
+        typer.echo(str(path))
 
 
 @app.command("compare")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .app import app, clip, console, escape, parse_options, setup_logging, split_list, write_text
+from .export import WANDB_HELP, log_to_wandb, wandb_target
 from .options import RunArgs, run_parameters
 from .progress import progress_for
 
@@ -55,6 +56,7 @@ def run(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (bars, or lines off a terminal).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+    wandb: Annotated[str | None, typer.Option("--wandb", help=WANDB_HELP)] = None,
 ) -> None:
     """Run models on tasks; re-running the same command resumes where it stopped.
 
@@ -68,6 +70,7 @@ def run(
     from ..types import ModelSpec
 
     setup_logging(verbose)
+    tracking = None if wandb is None else wandb_target(wandb)
     selected = args.task_list()
     specs = [ModelSpec.parse(text) for text in split_list(models)]
     options = args.options(shard=None if shard is None else ShardSpec.parse(shard))
@@ -101,6 +104,8 @@ def run(
     if runs:
         out.print(to_rich(build_table(runs, partial=True)))
     summarize(out, outcomes)
+    if tracking is not None:
+        log_to_wandb([o.run_dir for o in outcomes if o.run_dir is not None], tracking)
     if _too_many_failures(out, outcomes, args.max_failures):
         raise typer.Exit(1)
 
@@ -113,10 +118,11 @@ def sweep(
     ],
     args: RunArgs,
     plot: Annotated[
-        Path | None, typer.Option(help="Write the trend across checkpoints as a PNG or SVG (needs matplotlib).")
+        Path | None, typer.Option(help="Write the trend across checkpoints as PNG, SVG or PDF (needs matplotlib).")
     ] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the trend table as Markdown here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (bars, or lines off a terminal).")] = False,
+    wandb: Annotated[str | None, typer.Option("--wandb", help=WANDB_HELP)] = None,
 ) -> None:
     """Evaluate every checkpoint matching a glob (resumable), then show the trend across checkpoints."""
     from ..report import tables
@@ -126,13 +132,14 @@ def sweep(
     from .app import check_output_file
 
     setup_logging(False)
+    tracking = None if wandb is None else wandb_target(wandb)
     selected = args.task_list()
     if plot is not None:  # checked before the evaluation, which may take hours
         from ..errors import ConfigError
         from ..report.plots import figure_formats
 
         if plot.suffix.lower().lstrip(".") not in figure_formats():
-            raise ConfigError(f"--plot {plot}: unknown figure format {plot.suffix!r}; use .png or .svg")
+            raise ConfigError(f"--plot {plot}: unknown figure format {plot.suffix!r}; use .png, .svg or .pdf")
         check_output_file(plot, "--plot")
     if markdown is not None:
         check_output_file(markdown, "--markdown")
@@ -147,6 +154,8 @@ def sweep(
             progress.close()
     runs = [read_run(o.run_dir) for o in outcomes if o.run_dir is not None and o.metrics is not None]
     summarize(out, outcomes)
+    if tracking is not None:
+        log_to_wandb([o.run_dir for o in outcomes if o.run_dir is not None], tracking)
     if not runs:
         raise typer.Exit(1)
     chosen = [str(s) for s in specs if any(r.manifest.model == str(s) for r in runs)]

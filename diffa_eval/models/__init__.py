@@ -9,13 +9,16 @@ loads (`profile.ModelProfile`); the built-in models' profiles are listed in `PRO
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from ..errors import ConfigError, RegistryError
 from ..registry import Registry, import_object
 from ..types import ModelSpec
 from .base import GenerationRequest, ModelAdapter, ModelFactory
-from .presets import AUDIO_CHAT_PRESETS, BACKENDS, WHISPER_PRESETS
+from .model_args import check_model_args
+from .presets import AUDIO_CHAT_PRESETS, BACKENDS, TRANSFORMERS, WHISPER_PRESETS
 from .profile import FAMILIES, ModelProfile
 
 MODELS: Registry[ModelFactory] = Registry(
@@ -66,6 +69,13 @@ for _preset in AUDIO_CHAT_PRESETS:
     _factory = "diffa_eval.models.audio_chat:load_audio_chat"
     _tags = (*_preset.backends, "autoregressive")
     MODELS.register(_preset.name, _factory, description=_preset.description, tags=_tags)
+MODELS.register(
+    "hf",
+    "diffa_eval.models.audio_chat:load_hf",
+    description="Any transformers audio chat model by hub id or folder (hf@OWNER/NAME, hf@/path): the class its "
+    "config names, its own processor and chat template.",
+    tags=(TRANSFORMERS, "autoregressive"),
+)
 for _whisper in WHISPER_PRESETS:
     _factory = "diffa_eval.models.whisper:load_whisper"
     MODELS.register(_whisper.name, _factory, description=_whisper.description, tags=(*_whisper.backends, "ASR"))
@@ -74,6 +84,7 @@ PROFILES: dict[str, str] = {
     **{name: "diffa_eval.models.diffa.adapter:profile" for name in ("diffa", "diffa-2", "diffa-2-asr", "diffa-tiny")},
     **{preset.name: "diffa_eval.models.audio_chat:profile" for preset in AUDIO_CHAT_PRESETS},
     **{preset.name: "diffa_eval.models.whisper:profile" for preset in WHISPER_PRESETS},
+    "hf": "diffa_eval.models.audio_chat:hf_profile",
 }
 """Built-in model name -> lazy path of the function `(ModelSpec) -> ModelProfile` that describes it (the
 baselines' classes carry theirs)."""
@@ -124,6 +135,21 @@ def model_profile(spec: ModelSpec) -> ModelProfile | None:
     return profile
 
 
+def with_model_args(spec: ModelSpec, args: Mapping[str, Any], allow_remote_code: bool = False) -> ModelSpec:
+    """`spec` carrying the load settings `args` (`--model-args`), checked; `spec` must already have its backend
+    (see `with_backend`). Models that declare no backend load no weights (e.g. the builtin baselines) and run
+    as they are; a model on another backend than transformers refuses them."""
+    if not args:
+        return spec
+    checked = check_model_args(args, allow_remote_code)
+    offered = [tag for tag in MODELS.entry(spec.name).tags if tag in BACKENDS]
+    if not offered:
+        return spec
+    if (spec.backend or offered[0]) != TRANSFORMERS:
+        raise ConfigError(f"--model-args apply to transformers-backed models; {spec} runs on {spec.backend}")
+    return replace(spec, model_args=tuple(sorted({**dict(spec.model_args), **checked}.items())))
+
+
 def load_model(spec: ModelSpec, device: str = "auto") -> ModelAdapter:
     """Build the adapter registered under `spec.name`."""
     factory = MODELS.get(spec.name)
@@ -143,4 +169,5 @@ __all__ = [
     "model_family",
     "model_profile",
     "with_backend",
+    "with_model_args",
 ]

@@ -1,12 +1,14 @@
 """Audio chat models (Qwen2-Audio, Qwen2.5-Omni thinker, Audio Flamingo 3, ...) through transformers.
 
-One adapter serves every preset: the model's own processor renders the conversation with its
-chat template and audio placeholder, expands the placeholder to the audio's token count and
-pads the batch on the left; `generate` decodes greedily unless the temperature is above 0.
+One adapter serves every preset and `hf@CHECKPOINT` (any audio chat model transformers has a class
+for): the model's own processor renders the conversation with its chat template and audio
+placeholder, expands the placeholder to the audio's token count and pads the batch on the left;
+`generate` decodes greedily unless the temperature is above 0.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,15 +21,21 @@ from ..types import GenerationConfig, ModelOutput, ModelSpec
 from .base import GenerationRequest, ModelAdapter, too_short
 from .hf_common import (
     check_options,
-    default_dtype,
     generated_lengths,
+    load_pretrained,
+    placed_device,
+    processor_kwargs,
     resolve_device,
     sampling_kwargs,
     stop_token_ids,
     transformers_module,
 )
-from .presets import TRANSFORMERS, VLLM, AudioChatPreset, audio_chat_preset
+from .model_args import REMOTE_CODE_FLAG, refuse_model_args
+from .presets import AUDIO_CHAT_PRESETS, TRANSFORMERS, VLLM, AudioChatPreset, audio_chat_preset
 from .profile import ModelProfile, OptionSet, hf_checkpoint
+
+TINY_MODEL_ARGS = ("dtype", "attn_implementation")
+"""The model args a model built in code with random weights applies."""
 
 
 def conversation(prompt: str, has_audio: bool, system_prompt: str | None) -> list[dict[str, Any]]:
@@ -155,23 +163,92 @@ class TransformersAudioChat:
             torch.cuda.empty_cache()
 
 
-def from_pretrained(preset: AudioChatPreset, checkpoint: str, device: str) -> TransformersAudioChat:
-    """Load a preset's model class and processor from the hub or a local folder (no remote code)."""
+REMOTE_CODE_CLASSES = ("AutoModelForMultimodalLM", "AutoModelForSeq2SeqLM", "AutoModelForCausalLM", "AutoModel")
+"""Auto classes through which a checkpoint's own code is loaded, in order of preference (`auto_map` in its config)."""
+
+
+def checkpoint_class(checkpoint: str, args: Mapping[str, Any]) -> Any:
+    """The class to load `checkpoint` with: the transformers class its config names, or, with remote code
+    allowed and shipped, the auto class that runs the checkpoint's own code."""
     transformers = transformers_module()
-    model_class = getattr(transformers, preset.architecture)
+    try:
+        config = transformers.AutoConfig.from_pretrained(checkpoint, **processor_kwargs(args))
+    except ValueError as error:
+        if "trust_remote_code" not in str(error):
+            raise
+        raise ConfigError(
+            f"{checkpoint} needs its own Python code to load; to run it, add --model-args trust_remote_code=true "
+            f"{REMOTE_CODE_FLAG}"
+        ) from None
+    auto_map = getattr(config, "auto_map", None) or {}
+    if args.get("trust_remote_code"):
+        for name in REMOTE_CODE_CLASSES:
+            if name in auto_map:
+                return getattr(transformers, name)
+    names = list(getattr(config, "architectures", None) or [])
+    for name in names:
+        native = getattr(transformers, name, None)
+        if native is not None:
+            return native
+    shipped = f" (it ships its own code: --model-args trust_remote_code=true {REMOTE_CODE_FLAG})" if auto_map else ""
+    named = ", ".join(names) or "no architecture"
+    raise ConfigError(
+        f"{checkpoint}: its config names {named}, which transformers {transformers.__version__} does not have{shipped}"
+    )
+
+
+def from_pretrained(
+    preset: AudioChatPreset, checkpoint: str, device: str, args: Mapping[str, Any] | None = None
+) -> TransformersAudioChat:
+    """Load a preset's model class and processor from the hub or a local folder (no remote code unless allowed)."""
     resolved = resolve_device(device)
-    processor = transformers.AutoProcessor.from_pretrained(checkpoint)
-    model = model_class.from_pretrained(checkpoint, dtype=default_dtype(resolved), device_map=resolved)
+    model_class = getattr(transformers_module(), preset.architecture)
+    model, processor, facts = load_pretrained(checkpoint, model_class, args or {}, resolved)
     return TransformersAudioChat(
         preset.name,
         model,
         processor,
-        device=resolved,
+        device=placed_device(model, resolved),
         prompt_variants=preset.prompt_variants,
         system_prompt=preset.system_prompt,
         max_audio_seconds=preset.max_audio_seconds,
         min_audio_samples=preset.min_audio_samples,
-        info={"checkpoint": checkpoint, "hub_id": preset.hub_id},
+        info={**facts, "hub_id": preset.hub_id},
+    )
+
+
+def processor_window(processor: Any) -> float | None:
+    """The longest audio (seconds) a processor passes on: its own limit (e.g. Audio Flamingo 3's 600 s),
+    else its feature extractor's window (e.g. Whisper's 30 s); None when it names none."""
+    limit = getattr(processor, "max_audio_len", None)
+    if isinstance(limit, (int, float)):
+        return float(limit)
+    extractor = getattr(processor, "feature_extractor", None)
+    samples, rate = getattr(extractor, "n_samples", None), getattr(extractor, "sampling_rate", None)
+    if isinstance(samples, int) and isinstance(rate, int) and rate > 0:
+        return samples / rate
+    return None
+
+
+def load_hf(spec: ModelSpec, device: str) -> ModelAdapter:
+    """`hf@HUB_ID_OR_FOLDER`: any transformers audio chat model, loaded with the class its config names, its own
+    processor and chat template, and the task's default prompts (no system prompt). The audio window comes from
+    its processor; the shortest clip it takes from a preset of the same architecture, when there is one."""
+    if not spec.checkpoint:
+        raise ConfigError("hf needs a checkpoint: hf@OWNER/NAME (hub) or hf@/path/to/folder")
+    args = dict(spec.model_args)
+    resolved = resolve_device(device)
+    model, processor, facts = load_pretrained(spec.checkpoint, checkpoint_class(spec.checkpoint, args), args, resolved)
+    architecture = type(model).__name__
+    family = next((p for p in AUDIO_CHAT_PRESETS if p.architecture == architecture and not p.tiny), None)
+    return TransformersAudioChat(
+        "hf",
+        model,
+        processor,
+        device=placed_device(model, resolved),
+        max_audio_seconds=processor_window(processor),
+        min_audio_samples=family.min_audio_samples if family else 0,
+        info=facts,
     )
 
 
@@ -184,8 +261,8 @@ def profile(spec: ModelSpec) -> ModelProfile:
         from .vllm_backend import ENGINE_OPTION_RULES
 
         options = ENGINE_OPTION_RULES
-    if preset.tiny and spec.checkpoint:
-        raise ConfigError(f"{preset.name} is built with random weights; it takes no checkpoint")
+    if preset.tiny:
+        check_tiny(preset, spec)
     sources = () if preset.tiny else (hf_checkpoint(spec, preset.hub_id),)
     return ModelProfile(
         preset.name, "autoregressive", None, preset.prompt_variants, preset.max_audio_seconds, options=options,
@@ -193,17 +270,63 @@ def profile(spec: ModelSpec) -> ModelProfile:
     )  # fmt: skip
 
 
+def check_tiny(preset: AudioChatPreset, spec: ModelSpec) -> None:
+    """A preset with random weights takes no checkpoint and only the model args a model built in code applies."""
+    if spec.checkpoint:
+        raise ConfigError(f"{preset.name} is built with random weights; it takes no checkpoint")
+    refuse_model_args(
+        preset.name, dict(spec.model_args), TINY_MODEL_ARGS, "built in code: no checkpoint to pin or place"
+    )
+
+
+def hf_profile(spec: ModelSpec) -> ModelProfile:
+    """`hf@CHECKPOINT` as planning sees it: no generation options, its checkpoint, and the audio window its saved
+    processor settings name (as `processor_window` reads it from the loaded processor), so that a plan made
+    before loading has the keys of the run."""
+    if not spec.checkpoint:
+        raise ConfigError("hf needs a checkpoint: hf@OWNER/NAME (hub) or hf@/path/to/folder")
+    source = hf_checkpoint(spec, spec.checkpoint)
+    window = saved_window(source.reference, source.revision)
+    return ModelProfile("hf", "autoregressive", None, max_audio_seconds=window, sources=(source,))
+
+
+def saved_window(checkpoint: str, revision: str | None = None) -> float | None:
+    """The audio window (seconds) of a checkpoint's saved processor settings, read from its folder or the hub
+    cache without loading anything: `max_audio_len`, else the feature extractor's samples over its rate."""
+    from .sources import checkpoint_folder
+
+    folder = checkpoint_folder(checkpoint, revision)
+    if folder is None:
+        return None
+    settings: dict[str, Any] = {}
+    for name in ("preprocessor_config.json", "processor_config.json"):
+        try:
+            loaded = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(loaded, dict):  # a processor saves its feature extractor's settings inside, or beside, its own
+            extractor = loaded.get("feature_extractor")
+            settings.update({**loaded, **(extractor if isinstance(extractor, dict) else {})})
+    limit = settings.get("max_audio_len")
+    if isinstance(limit, (int, float)) and not isinstance(limit, bool):
+        return float(limit)
+    samples, rate = settings.get("n_samples"), settings.get("sampling_rate")
+    if isinstance(samples, int) and isinstance(rate, int) and rate > 0:
+        return samples / rate
+    return None
+
+
 def load_audio_chat(spec: ModelSpec, device: str) -> ModelAdapter:
     """The registry factory of every audio chat preset: transformers by default, vLLM on request."""
     preset = audio_chat_preset(spec.name)
+    args = dict(spec.model_args)
     if spec.backend == VLLM:
         from .vllm_backend import VLLMAudioChat
 
         return VLLMAudioChat(preset, spec.checkpoint or preset.hub_id, device)
     if preset.tiny:
-        if spec.checkpoint:
-            raise ConfigError(f"{preset.name} is built with random weights; it takes no checkpoint")
+        check_tiny(preset, spec)
         from .tiny import tiny_audio_chat
 
-        return tiny_audio_chat(preset, device)
-    return from_pretrained(preset, spec.checkpoint or preset.hub_id, device)
+        return tiny_audio_chat(preset, device, args)
+    return from_pretrained(preset, spec.checkpoint or preset.hub_id, device, args)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
 from ..errors import ConfigError
 from ..types import GenerationConfig
+from .model_args import MODEL_ARG_KEYS
 
 
 def transformers_module() -> Any:
@@ -27,6 +28,39 @@ def resolve_device(device: str) -> str:
 def default_dtype(device: str) -> torch.dtype:
     """bfloat16 on accelerators (as the model cards run them), float32 on the CPU."""
     return torch.float32 if device == "cpu" else torch.bfloat16
+
+
+def pretrained_kwargs(args: Mapping[str, Any], device: str) -> dict[str, Any]:
+    """`from_pretrained` arguments of a model for its model args (`--model-args`) on the resolved `device`:
+    the default dtype unless `dtype` is given, and the weights on `device` unless `device_map` places them."""
+    kwargs: dict[str, Any] = {"dtype": args.get("dtype", default_dtype(device)), "device_map": device}
+    kwargs.update({key: args[key] for key in MODEL_ARG_KEYS if key in args and key != "dtype"})
+    return kwargs
+
+
+def processor_kwargs(args: Mapping[str, Any]) -> dict[str, Any]:
+    """`from_pretrained` arguments of a processor for its model's model args (the same files, the same code)."""
+    return {key: args[key] for key in ("revision", "trust_remote_code") if key in args}
+
+
+def placed_device(model: Any, device: str) -> str:
+    """Where a loaded model's inputs go: `device`, or the first device of a `device_map` that spread it."""
+    return str(getattr(model, "device", device))
+
+
+def load_pretrained(
+    checkpoint: str, model_class: Any, args: Mapping[str, Any], device: str
+) -> tuple[Any, Any, dict[str, Any]]:
+    """A model and its processor from the hub or a folder, loaded with its model args (`--model-args`) on
+    the resolved `device`; with the facts about the load that the manifest records."""
+    transformers = transformers_module()
+    processor = transformers.AutoProcessor.from_pretrained(checkpoint, **processor_kwargs(args))
+    model = model_class.from_pretrained(checkpoint, **pretrained_kwargs(args, device))
+    facts: dict[str, Any] = {"checkpoint": checkpoint, "model_args": dict(args)}
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:  # the hub commit the files came from; None for a local folder
+        facts["commit"] = commit
+    return model, processor, facts
 
 
 def check_options(config: GenerationConfig, known: Iterable[str], backend: str) -> None:

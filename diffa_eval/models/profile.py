@@ -144,6 +144,8 @@ class WeightSource:
     given_by: str | None = None
     """Where `reference` came from when the user named it (e.g. "DIFFA_EVAL_LLADA"); None for the default."""
     subfolder: bool = False
+    revision: str | None = None
+    """The hub revision to find (`--model-args revision=...`); None: the main branch."""
 
 
 def hf_checkpoint(spec: ModelSpec, default: str) -> WeightSource:
@@ -155,6 +157,7 @@ def hf_checkpoint(spec: ModelSpec, default: str) -> WeightSource:
         (CONFIG, WEIGHTS, PROCESSOR, TOKENIZER),
         f"{spec.name}@PATH",
         str(spec) if spec.checkpoint else None,
+        revision=dict(spec.model_args).get("revision"),
     )
 
 

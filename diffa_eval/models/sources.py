@@ -62,6 +62,17 @@ def is_local(reference: str) -> bool:
     return reference.startswith(("/", ".", "~")) or Path(reference).expanduser().exists()
 
 
+def checkpoint_folder(reference: str, revision: str | None = None) -> Path | None:
+    """The folder a checkpoint reference names: the local path, or the hub id's cached snapshot; None when
+    neither is there (nothing is downloaded)."""
+    if is_local(reference):
+        path = Path(reference).expanduser()
+        return path if path.is_dir() else None
+    repo_id, subfolder = _hub_id(reference, subfolder=False)
+    snapshot = None if repo_id is None else hub.cached_snapshot(repo_id, revision)
+    return None if snapshot is None else snapshot / subfolder if subfolder else snapshot
+
+
 @dataclass(frozen=True)
 class _HubNeed:
     model: str
@@ -94,7 +105,7 @@ def check_sources(models: Sequence[tuple[str, Sequence[WeightSource]]], datasets
                 problems.append(f"{named}: {source.reference!r} is neither a folder nor a hub id ({form})")
                 continue
             uses_hub = True
-            snapshot = hub.cached_snapshot(repo_id)
+            snapshot = hub.cached_snapshot(repo_id, source.revision)
             folder = snapshot / subfolder if snapshot is not None and subfolder else snapshot
             found = folder is not None and folder.is_dir()
             missing = missing_parts(folder, source.parts) if found and folder is not None else list(source.parts)

@@ -169,25 +169,35 @@ TINY_BUILDERS: dict[str, Callable[[], tuple[Any, Any]]] = {
 """Architecture (transformers class name) -> builder of a tiny random model and its offline processor."""
 
 
-def tiny_audio_chat(preset: AudioChatPreset, device: str = "cpu") -> TransformersAudioChat:
-    """`preset`'s architecture with tiny random weights (seeded) and an offline processor, in float32."""
+def tiny_audio_chat(
+    preset: AudioChatPreset, device: str = "cpu", args: Mapping[str, Any] | None = None
+) -> TransformersAudioChat:
+    """`preset`'s architecture with tiny random weights (seeded) and an offline processor, in float32 unless the
+    model args (`dtype`, `attn_implementation`) say otherwise."""
     builder = TINY_BUILDERS.get(preset.architecture)
     if builder is None:
         raise ConfigError(f"no tiny random build of {preset.architecture}")
+    args = dict(args or {})
     with torch.random.fork_rng():
         torch.manual_seed(SEED)
         model, processor = builder()
+    if "attn_implementation" in args:
+        model.set_attn_implementation(args["attn_implementation"])
+    dtype = args.get("dtype", "auto")
     resolved = resolve_device(device)
+    info: dict[str, Any] = {"weights": f"random (tiny config, seed {SEED})", "architecture_of": preset.hub_id}
+    if args:
+        info["model_args"] = args
     return TransformersAudioChat(
         preset.name,
-        model.to(resolved, dtype=torch.float32),
+        model.to(resolved, dtype=torch.float32 if dtype == "auto" else getattr(torch, dtype)),
         processor,
         device=resolved,
         prompt_variants=preset.prompt_variants,
         system_prompt=preset.system_prompt,
         max_audio_seconds=preset.max_audio_seconds,
         min_audio_samples=preset.min_audio_samples,
-        info={"weights": f"random (tiny config, seed {SEED})", "architecture_of": preset.hub_id},
+        info=info,
     )
 
 

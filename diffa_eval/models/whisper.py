@@ -18,7 +18,14 @@ import torch
 from ..errors import ConfigError
 from ..types import GenerationConfig, ModelOutput, ModelSpec
 from .base import GenerationRequest, ModelAdapter
-from .hf_common import check_options, default_dtype, resolve_device, sampling_kwargs, transformers_module
+from .hf_common import (
+    check_options,
+    load_pretrained,
+    placed_device,
+    resolve_device,
+    sampling_kwargs,
+    transformers_module,
+)
 from .presets import TRANSFORMERS, whisper_preset
 from .profile import ModelProfile, OptionSet, hf_checkpoint, text
 
@@ -127,15 +134,9 @@ def load_whisper(spec: ModelSpec, device: str) -> ModelAdapter:
     preset = whisper_preset(spec.name)
     if spec.backend not in (None, TRANSFORMERS):
         raise ConfigError(f"{preset.name} runs on transformers only")
-    checkpoint = spec.checkpoint or preset.hub_id
     resolved = resolve_device(device)
-    transformers = transformers_module()
-    processor = transformers.AutoProcessor.from_pretrained(checkpoint)
-    model = transformers.WhisperForConditionalGeneration.from_pretrained(checkpoint, dtype=default_dtype(resolved))
-    return WhisperASR(
-        preset.name,
-        model.to(resolved),
-        processor,
-        device=resolved,
-        info={"checkpoint": checkpoint, "hub_id": preset.hub_id},
-    )
+    model_class = transformers_module().WhisperForConditionalGeneration
+    checkpoint = spec.checkpoint or preset.hub_id
+    model, processor, facts = load_pretrained(checkpoint, model_class, dict(spec.model_args), resolved)
+    info = {**facts, "hub_id": preset.hub_id}
+    return WhisperASR(preset.name, model, processor, device=placed_device(model, resolved), info=info)

@@ -1,8 +1,11 @@
 """Which stored runs a report shows: leaderboard rows, and one run per (row, task, split), chosen by content.
 
-A row is a model spec (name, backend, checkpoint) plus the settings that set its runs apart from the
-model's default run of a task (`variant.settings` in the manifest: decoding mode and options, prompt
-variant, answer length, seed); version-1 runs have no such record and share their model's default row.
+A row is a model spec (name, backend, checkpoint) plus the settings its runs were asked for
+(`variant.asked` in the manifest: decoding mode and options, prompt variant, answer length, seed, as given
+on the command line), so one command's runs share a row; a run asked for under several settings (the same
+computation) belongs to each of their rows. Runs that do not record what they were asked for use how their
+settings differ from the model's default run (`variant.settings`); version-1 runs share their model's
+default row.
 
 Only complete runs count. A run is *partial* when it covers fewer samples than its split has (`--limit`),
 when its failed fraction exceeds the `--max-failures` it was run with, or when nothing in it was scored
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..describe import VariantInfo
@@ -91,9 +94,13 @@ def variant_of(run: StoredRun) -> VariantInfo:
     return run.manifest.variant or VariantInfo()
 
 
-def row_key(run: StoredRun) -> RowKey:
-    settings = variant_of(run).settings
-    return RowKey(run.manifest.model, json.dumps(settings, sort_keys=True, ensure_ascii=False, default=str))
+def row_keys(run: StoredRun) -> list[tuple[RowKey, VariantInfo]]:
+    """The rows the run belongs to, each with its variant (the settings asked for and their label)."""
+    return [(RowKey(run.manifest.model, _canonical(row.settings)), row) for row in variant_of(run).rows()]
+
+
+def _canonical(settings: Mapping[str, Any]) -> str:
+    return json.dumps(dict(settings), sort_keys=True, ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class Chosen:
     row: RowKey
     run: StoredRun
     coverage: Coverage
+    variant: VariantInfo = field(default_factory=VariantInfo)
+    """The row's settings and label."""
 
     @property
     def task(self) -> str:
@@ -111,10 +120,6 @@ class Chosen:
     @property
     def split(self) -> str:
         return self.run.manifest.split
-
-    @property
-    def variant(self) -> VariantInfo:
-        return variant_of(self.run)
 
 
 def is_complete(run: StoredRun) -> bool:
@@ -146,10 +151,12 @@ def choose_runs(runs: Iterable[StoredRun], partial: bool = False) -> list[Chosen
     for run in runs:
         if not is_complete(run):
             continue
-        candidate = Chosen(row_key(run), run, coverage(run))
-        if candidate.coverage.partial and not partial:
+        covered = coverage(run)
+        if covered.partial and not partial:
             continue
-        slots.setdefault((candidate.row, candidate.task, candidate.split), []).append(candidate)
+        for row, variant in row_keys(run):
+            candidate = Chosen(row, run, covered, variant)
+            slots.setdefault((candidate.row, candidate.task, candidate.split), []).append(candidate)
     chosen = []
     for slot in sorted(slots):
         candidates = sorted(slots[slot], key=_preference)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import glob
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..store import StoredRun
 from ..types import ModelSpec
+from .plots.data import axis_label, metric_titles
 from .select import is_complete
-from .table import build_table
+from .table import Column, build_table
 
 
 def _natural_key(path: str) -> list[int | str]:
@@ -33,8 +35,21 @@ def expand_checkpoints(text: str) -> list[ModelSpec]:
     return [ModelSpec(spec.name, checkpoint=path, backend=spec.backend) for path in paths]
 
 
-def checkpoint_trend(runs: Sequence[StoredRun], specs: Sequence[ModelSpec]) -> list[tuple[str, dict[str, float]]]:
-    """(checkpoint folder name, column -> value) per leaderboard row of the specs' runs, in the order of `specs`.
+@dataclass(frozen=True)
+class Trend:
+    """The leaderboard's columns across checkpoints: a point per row of the sweep's runs, in checkpoint order."""
+
+    points: tuple[str, ...]
+    """Each row's checkpoint folder name, with its variant's label when the spec has runs of several settings."""
+    columns: tuple[Column, ...]
+    values: tuple[Mapping[str, float], ...]
+    """Per point: column key -> value."""
+    axis_labels: Mapping[str, str]
+    """Column key -> its quantity for an axis, e.g. `accuracy (%) ↑`."""
+
+
+def checkpoint_trend(runs: Sequence[StoredRun], specs: Sequence[ModelSpec]) -> Trend:
+    """Each column across the leaderboard rows of the specs' runs, in the order of `specs`.
 
     The rows and their runs are those the leaderboard shows (`select`), partial runs (a sweep with
     `--limit`) included; a spec with runs of several settings gives a row per setting, named with the
@@ -44,13 +59,16 @@ def checkpoint_trend(runs: Sequence[StoredRun], specs: Sequence[ModelSpec]) -> l
     present = {run.manifest.model for run in runs if is_complete(run)}
     chosen = [name for name in names if name in present]
     table = build_table([run for run in runs if run.manifest.model in chosen], models=chosen, partial=True)
-    labels = {column.key: f"{column.group_title} {column.spec.label}" for column in table.columns}
     by_name = {str(spec): spec for spec in specs}
-    trend = []
+    points = []
     for row in table.rows:
         spec = by_name[row.model]
         label = Path(spec.checkpoint).name if spec.checkpoint else str(spec)
-        if row.name != row.model:
-            label += f" · {row.variant.label}"
-        trend.append((label, {labels[key]: cell.value for key, cell in row.cells.items()}))
-    return trend
+        points.append(label + (f" · {row.variant.label}" if row.name != row.model else ""))
+    titles = metric_titles(runs)
+    return Trend(
+        tuple(points),
+        tuple(table.columns),
+        tuple({key: cell.value for key, cell in row.cells.items()} for row in table.rows),
+        {column.key: axis_label(column, titles) for column in table.columns},
+    )

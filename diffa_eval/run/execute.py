@@ -7,11 +7,15 @@ prepared sample (see `diffa_eval.run.plan`); the task is asked only to score.
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 from .. import audio
 from ..errors import AudioError
@@ -26,15 +30,72 @@ Decoded = tuple[PreparedSample, audio.DecodedAudio | str | None]
 """A sample with its decoded audio, why it could not be decoded, or None when it has no audio."""
 
 
+AUTO_BATCH_START = 64
+"""The first batch size `--batch-size auto` tries (lm-evaluation-harness's largest automatic batch too)."""
+
+
+class BatchSize:
+    """How many samples a run gives the model at once: a fixed number, or `auto`: start at AUTO_BATCH_START,
+    halve a batch that runs out of device memory and try it again, and keep the halved size for the rest of
+    the run (the longest clips go first, so the size that fits them fits the rest)."""
+
+    def __init__(self, requested: int | str) -> None:
+        self.auto = requested == "auto"
+        self.size = AUTO_BATCH_START if self.auto else int(requested)
+        self.out_of_memory: list[int] = []
+        """The batch sizes that ran out of device memory, in order."""
+        self.largest_run = 0
+        """The largest batch the model answered."""
+
+    def ran_out(self, attempted: int) -> None:
+        self.out_of_memory.append(attempted)
+        self.size = max(1, attempted // 2)
+        log.warning("a batch of %d ran out of device memory; trying batches of %d", attempted, self.size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the manifest records (`batching`)."""
+        if not self.auto:
+            return {"batch_size": self.size}
+        return {
+            "batch_size": "auto",
+            "start": AUTO_BATCH_START,
+            "fitted": self.largest_run or None,
+            "out_of_memory_at": list(self.out_of_memory),
+        }
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for an accelerator's out-of-memory error (torch.OutOfMemoryError, alias torch.cuda.OutOfMemoryError)."""
+    return any(cls.__name__ == "OutOfMemoryError" for cls in type(error).__mro__)
+
+
+def release_device_memory() -> None:
+    """Give the memory of a failed batch back to the device, so that the halved batch finds it free."""
+    gc.collect()
+    torch = sys.modules.get("torch")  # only a model that imported torch can have run out of its memory
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def produce(
-    adapter: ModelAdapter, plan: RunPlan, pending: Sequence[PreparedSample], batch_size: int, long_audio: str
+    adapter: ModelAdapter,
+    plan: RunPlan,
+    pending: Sequence[PreparedSample],
+    batch_size: int | BatchSize,
+    long_audio: str,
 ) -> Iterator[list[SampleRecord]]:
     """Records for the pending samples, one batch at a time, decoding the next batches meanwhile."""
+    sizer = batch_size if isinstance(batch_size, BatchSize) else BatchSize(batch_size)
     unreadable = [p for p in pending if p.probe_error is not None]
     if unreadable:
         yield [failure_record(p, p.probe_error or "", "audio") for p in unreadable]
-    readable = sorted((p for p in pending if p.probe_error is None), key=lambda p: p.probe.seconds if p.probe else 0.0)
-    batches = [readable[i : i + batch_size] for i in range(0, len(readable), batch_size)]
+    readable = sorted(
+        (p for p in pending if p.probe_error is None),
+        key=lambda p: p.probe.seconds if p.probe else 0.0,
+        reverse=sizer.auto,  # the batches most likely to run out of memory first
+    )
+    size = sizer.size
+    batches = [readable[i : i + size] for i in range(0, len(readable), size)]
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
         decoding: deque[Future[list[Decoded]]] = deque()
         for batch in batches[:2]:
@@ -43,7 +104,7 @@ def produce(
             decoded = decoding.popleft().result()
             if index + 2 < len(batches):
                 decoding.append(pool.submit(_decode, batches[index + 2], adapter.sampling_rate, plan.resampler))
-            yield _generate(adapter, plan, decoded, long_audio)
+            yield _generate(adapter, plan, decoded, long_audio, sizer)
 
 
 def _decode(batch: Sequence[PreparedSample], sampling_rate: int, resampler: str) -> list[Decoded]:
@@ -59,7 +120,9 @@ def _decode(batch: Sequence[PreparedSample], sampling_rate: int, resampler: str)
     return decoded
 
 
-def _generate(adapter: ModelAdapter, plan: RunPlan, decoded: Sequence[Decoded], long_audio: str) -> list[SampleRecord]:
+def _generate(
+    adapter: ModelAdapter, plan: RunPlan, decoded: Sequence[Decoded], long_audio: str, sizer: BatchSize
+) -> list[SampleRecord]:
     records: list[SampleRecord] = []
     ready: list[tuple[PreparedSample, audio.DecodedAudio | None, GenerationRequest]] = []
     limit: float | None = getattr(adapter, "max_audio_seconds", None)
@@ -87,12 +150,35 @@ def _generate(adapter: ModelAdapter, plan: RunPlan, decoded: Sequence[Decoded], 
             reference=prepared.reference,  # None unless the model declares it reads the reference
         )
         ready.append((prepared, result, request))
-    outputs = _generate_isolated(adapter, [request for _, _, request in ready], plan.generation)
+    outputs = _generate_fitting(adapter, [request for _, _, request in ready], plan.generation, sizer)
     produced = [
         output_record(prepared, request, decoded_audio, output)
         for (prepared, decoded_audio, request), output in zip(ready, outputs, strict=True)
     ]
     return records + _score_new(plan, produced, [prepared for prepared, _, _ in ready])
+
+
+def _generate_fitting(
+    adapter: ModelAdapter, requests: Sequence[GenerationRequest], generation: GenerationConfig, sizer: BatchSize
+) -> list[ModelOutput]:
+    """Generate in batches of the sizer's size; under `auto`, a batch that runs out of device memory is
+    halved and tried again (a single request that does not fit fails alone)."""
+    outputs: list[ModelOutput] = []
+    start = 0
+    while start < len(requests):
+        chunk = requests[start : start + sizer.size]
+        produced, out_of_memory = _try_batch(adapter, chunk, generation, halve_on_oom=sizer.auto)
+        if out_of_memory:
+            release_device_memory()
+            sizer.ran_out(len(chunk))
+            continue
+        if produced is None:  # the batch failed otherwise: retry one request at a time so only the culprit fails
+            produced = [output for request in chunk for output in _generate_isolated(adapter, [request], generation)]
+        elif len(chunk) > 1 or produced[0].error is None:
+            sizer.largest_run = max(sizer.largest_run, len(chunk))
+        outputs += produced
+        start += len(chunk)
+    return outputs
 
 
 def _generate_isolated(
@@ -101,16 +187,30 @@ def _generate_isolated(
     """Generate a batch; if the batch raises, retry one request at a time so only the culprit fails."""
     if not requests:
         return []
+    produced, _ = _try_batch(adapter, requests, generation, halve_on_oom=False)
+    if produced is not None:
+        return produced
+    return [output for request in requests for output in _generate_isolated(adapter, [request], generation)]
+
+
+def _try_batch(
+    adapter: ModelAdapter, requests: Sequence[GenerationRequest], generation: GenerationConfig, halve_on_oom: bool
+) -> tuple[list[ModelOutput] | None, bool]:
+    """The batch's outputs (a single request's failure when it raises), or None when a batch of several raised;
+    and whether it ran out of device memory where that halves the batch. The caller acts after the handler is
+    left, as the exception's traceback holds the failed batch's tensors."""
     try:
         outputs = adapter.generate(requests, generation)
         if len(outputs) != len(requests):
             raise RuntimeError(f"adapter returned {len(outputs)} outputs for {len(requests)} requests")
-        return outputs
+        return outputs, False
     except Exception as error:
         if len(requests) == 1:
-            return [ModelOutput.failure(f"{type(error).__name__}: {error}")]
+            return [ModelOutput.failure(f"{type(error).__name__}: {error}")], False
+        if halve_on_oom and is_out_of_memory(error):
+            return None, True
         log.warning("batch of %d failed (%s: %s); retrying one by one", len(requests), type(error).__name__, error)
-    return [output for request in requests for output in _generate_isolated(adapter, [request], generation)]
+        return None, False
 
 
 def _score_new(plan: RunPlan, produced: list[SampleRecord], prepared: list[PreparedSample]) -> list[SampleRecord]:
@@ -158,6 +258,7 @@ def failure_record(prepared: PreparedSample, message: str, stage: str) -> Sample
         error=message,
         error_stage=stage,
         score_inputs=prepared.score_inputs,
+        audio_path=local_audio_path(prepared),
     )
 
 
@@ -187,7 +288,18 @@ def output_record(
         error=output.error,
         error_stage=None if output.error is None else "model",
         score_inputs=prepared.score_inputs,
+        audio_path=local_audio_path(prepared),
     )
+
+
+def local_audio_path(prepared: PreparedSample) -> str | None:
+    """The absolute path of the sample's audio when it was read from a file on disk (not from bytes or an
+    array a dataset held), else None."""
+    ref = prepared.sample.audio
+    if ref is None or ref.path is None or ref.data is not None or ref.array is not None:
+        return None
+    path = Path(ref.path)
+    return str(path.resolve()) if path.is_file() else None
 
 
 def with_score(record: SampleRecord, result: Score | Unscored) -> SampleRecord:

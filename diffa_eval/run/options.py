@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigError
+from ..models.model_args import check_model_args
 from ..types import GenerationConfig, TaskMetrics
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ class RunOptions:
     limit: int | float | None = None
     """Run only the first `limit` samples of each task, in dataset order; a fraction 0 < f < 1 is that share
     of each task's samples, rounded up (`limit_count`)."""
-    batch_size: int = 8
+    batch_size: int | str = 8
+    """Samples per model call, or "auto": the largest batch that fits on the device, found by halving on
+    out-of-memory (see `diffa_eval.run.execute.BatchSize`; recorded in the manifest's `batching`)."""
     seed: int = 0
     device: str = "auto"
     output_dir: Path = DEFAULT_OUTPUT_DIR
@@ -51,6 +54,11 @@ class RunOptions:
     max_failures: float | None = None
     """The failed fraction a run may have (`--max-failures`), recorded so that reports can tell a run that
     failed beyond it from a good one; None when the caller sets no bound."""
+    model_args: Mapping[str, Any] = field(default_factory=dict)
+    """Load settings of transformers-backed models (`--model-args`: dtype, attn_implementation, device_map,
+    revision, trust_remote_code; see `diffa_eval.models.model_args`), given to every such model of the run."""
+    allow_remote_code: bool = False
+    """Allow `trust_remote_code=true` among `model_args` (`--allow-remote-code`)."""
     judge: JudgeSettings | None = None
     """The LLM judge of judge-scored tasks (its URL, model and request handling); None: the default judge
     (`JudgeSettings.chosen()`: DIFFA_EVAL_JUDGE_BASE_URL and DIFFA_EVAL_JUDGE_MODEL, else OpenAI's gpt-4o-mini).
@@ -62,8 +70,9 @@ class RunOptions:
             GenerationConfig().replace(**self.generation)
         except TypeError as error:
             raise ConfigError(f"unknown generation setting: {error}") from None
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise ConfigError(f"batch size must be a number >= 1 or 'auto', got {self.batch_size!r}")
+        check_model_args(self.model_args, self.allow_remote_code)
         if self.limit is not None:
             check_limit(self.limit)
         if self.long_audio not in LONG_AUDIO_POLICIES:

@@ -6,16 +6,17 @@ needs: the prompt, the answer options, the reference (only for a model that decl
 the breakdown labels and what the score depends on. Execution and scoring use that prepared value and
 never ask the task again.
 
-A sample's resume key hashes the model spec, generation config, task name and version, prompt variant,
-sample id, the request the model sees (prompt text, answer options, and the reference for models that
-read it) and the audio content, so re-running the same command skips every sample already recorded
-(whatever the batch size), retries the ones that failed, and produces again any sample whose model input
-changed. Each record also keeps a hash of what decides its score (reference, choices, the benchmark's
-fields): when only that changed, the stored output is scored again.
+A sample's resume key hashes the model spec (with the model args that change outputs), generation config,
+task name and version, prompt variant, sample id, the request the model sees (prompt text, answer options,
+and the reference for models that read it) and the audio content, so re-running the same command skips
+every sample already recorded (whatever the batch size), retries the ones that failed, and produces again
+any sample whose model input changed. Each record also keeps a hash of what decides its score (reference,
+choices, the benchmark's fields): when only that changed, the stored output is scored again.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -25,9 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import audio
-from ..describe import EvalRun, SampleScope
+from ..describe import EvalRun, SampleScope, VariantInfo
 from ..errors import AudioError, ConfigError, DiffaEvalError
 from ..models.base import DescribedModel
+from ..models.model_args import output_args
 from ..resample import DEFAULT_RESAMPLER, check_resampler
 from ..store import MANIFEST, SAMPLES, RunStore, SampleRecord, latest_records, read_records, read_run
 from ..task import LoadedData, PromptVariant, Task
@@ -35,7 +37,7 @@ from ..types import GenerationConfig, ModelSpec, Sample, stable_hash
 from .options import RunOptions, limit_count
 from .provenance import now
 from .submission import SubmissionPlan
-from .variant import run_generation, variant_info
+from .variant import asked_variant, run_generation, variant_info
 
 if TYPE_CHECKING:
     from ..scoring.judge import JudgeSettings
@@ -192,10 +194,21 @@ def resume_key(
     a limit; `model_input` is the rest of the request the model sees (the prompt text, the answer options
     and, for a model that reads it, the reference); `resampler` is the resampler that changes the audio the
     model hears (named only when it is not the default, soxr)."""
-    parts: list[Any] = [str(spec), generation.to_dict(), task.name, task.version, prompt_variant, sample_id]
+    parts: list[Any] = [spec_identity(spec), generation.to_dict(), task.name, task.version, prompt_variant, sample_id]
     window = [list(audio_window)] if audio_window else []
     extra = [] if resampler == DEFAULT_RESAMPLER else [resampler]
     return stable_hash([*parts, audio_sha256, *window, dict(model_input or {}), *extra])
+
+
+def model_identity(model: str, model_args: Mapping[str, Any] | None) -> str:
+    """What names a model in run ids and resume keys: its spec, and the model args that change its outputs
+    (`--model-args dtype=...`), so that runs of other values never share a directory or a record."""
+    return f"{model} {json.dumps(dict(model_args), sort_keys=True)}" if model_args else model
+
+
+def spec_identity(spec: ModelSpec) -> str:
+    """`model_identity` of a spec."""
+    return model_identity(str(spec), output_args(dict(spec.model_args)))
 
 
 def score_inputs(sample: Sample, choices: Sequence[str]) -> str:
@@ -254,7 +267,7 @@ def plan_run(
     window = (limit, options.long_audio) if limit else None
     resampler = adapter_resampler(adapter)
     generation = run_generation(task, variant, options.generation, options.seed)
-    run_id = base_run_id(str(spec), task.name, task.version, split, variant.name, generation)
+    run_id = base_run_id(spec_identity(spec), task.name, task.version, split, variant.name, generation)
     if loaded.total is not None and len(loaded.samples) < loaded.total:
         run_id = stable_hash([run_id, {"limit": len(loaded.samples)}])  # part of a split never replaces the whole
     directory = run_directory(options.output_dir, spec, task, split, run_id)
@@ -273,6 +286,9 @@ def plan_run(
         judge = None
     elif judge is None:
         judge = options.judge_settings()
+    earlier = _earlier(directory)
+    args = output_args(dict(spec.model_args))
+    asked = asked_variant(options.generation, options.prompt, options.seed, args, adapter)
     manifest = EvalRun(
         run_id=run_id,
         model=str(spec),
@@ -285,12 +301,12 @@ def plan_run(
         dataset=loaded.info,
         seed=options.seed,
         device=adapter.device,
-        started_at=_first_start(directory),
+        started_at=earlier.started_at if earlier is not None else now(),
         packages=provenance.packages,
         git_sha=provenance.git_sha,
         command=options.command,
         description=task.describe(),
-        variant=variant_info(adapter, task, variant, generation),
+        variant=_variant(earlier, variant_info(adapter, task, variant, generation, args), asked),
         scope=SampleScope(
             dataset=loaded.total if loaded.total is not None else len(samples),
             planned=len(samples),
@@ -328,13 +344,21 @@ def sibling_runs(directory: Path, manifest: EvalRun) -> list[Path]:
 
 
 def _identity(manifest: EvalRun) -> tuple[str, str, int, str, str, GenerationConfig]:
-    return (manifest.model, manifest.task, manifest.task_version, manifest.split, manifest.prompt_variant,
-            manifest.generation)  # fmt: skip
+    model_args = manifest.variant.settings.get("model_args") if manifest.variant else None
+    return (model_identity(manifest.model, model_args), manifest.task, manifest.task_version, manifest.split,
+            manifest.prompt_variant, manifest.generation)  # fmt: skip
 
 
-def _first_start(directory: Path) -> str:
-    """When the run first started: an earlier attempt's start, else now."""
+def _earlier(directory: Path) -> EvalRun | None:
+    """The manifest an earlier attempt of the run wrote, if any."""
     try:
-        return read_run(directory).manifest.started_at
+        return read_run(directory).manifest
     except DiffaEvalError:
-        return now()
+        return None
+
+
+def _variant(earlier: EvalRun | None, variant: VariantInfo, asked: VariantInfo) -> VariantInfo:
+    """The run's variant, asked for as `asked` now and as earlier commands asked for it."""
+    for known in earlier.variant.asked if earlier is not None and earlier.variant is not None else ():
+        variant = variant.with_asked(known)
+    return variant.with_asked(asked)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, StoreError
-from ..models import model_profile, with_backend
+from ..models import model_profile, with_backend, with_model_args
 from ..models.profile import ModelProfile, UnloadedModel
 from ..models.sources import check_sources
 from ..task import LoadedData, Task, default_data_dir
@@ -62,6 +62,7 @@ def check_plan(options: RunOptions, models: Sequence[ModelSpec], tasks: Sequence
     if not models or not tasks:
         raise ConfigError(f"nothing to run: no {'model' if not models else 'task'} named")
     models = [with_backend(spec, options.backend) for spec in models]  # unknown names fail here
+    models = [with_model_args(spec, options.model_args, options.allow_remote_code) for spec in models]
     profiles = {spec: model_profile(spec) for spec in models}
     data_dir = options.data_dir or default_data_dir()
     if data_dir is not None and not data_dir.is_dir():

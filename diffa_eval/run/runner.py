@@ -23,7 +23,7 @@ from ..models.base import ModelAdapter
 from ..store import MANIFEST, RunStore, SampleRecord
 from ..task import Task
 from ..types import ModelSpec
-from .execute import produce, score_stored
+from .execute import BatchSize, produce, score_stored
 from .finish import finish_run
 from .options import NoProgress, PlannedRun, Progress, RunOptions, RunOutcome
 from .plan import PreparedSample, Probe, Provenance, RunPlan, plan_run, probe_all
@@ -92,9 +92,10 @@ class Runner:
         with RunStore(plan.directory) as store:
             plan.write(store)
             label = f"{manifest.model} · {plan.task.name} ({manifest.split})"
-            pending = self._produce(store, adapter, plan, plan.samples, label)
+            batching = BatchSize(self.options.batch_size)
+            pending = self._produce(store, adapter, plan, plan.samples, label, batching)
             rescored = score_stored(store, plan, {p.key: p for p in plan.samples})
-            finished = finish_run(store, plan.manifest)
+            finished = finish_run(store, replace(plan.manifest, batching=batching.to_dict()))
         waiting, failure = _first_reasons(finished.records, plan.keys)
         return RunOutcome(
             manifest.model,
@@ -124,7 +125,8 @@ class Runner:
                 plan.write(store, manifest)
             mine = [p for p in plan.samples if shard.owns(p.key)]
             label = f"{manifest.model} · {plan.task.name} ({manifest.split}) shard {shard}"
-            pending = self._produce(store, adapter, plan, mine, label)
+            batching = BatchSize(self.options.batch_size)
+            pending = self._produce(store, adapter, plan, mine, label, batching)
             rescored = score_stored(store, plan, {p.key: p for p in mine})
             self._wait_for_ranks()
             records = store.records()
@@ -132,7 +134,7 @@ class Runner:
             metrics = None
             if finishes and not missing:
                 score_stored(store, plan, {p.key: p for p in plan.samples})  # e.g. left by a shard without judge
-                finished = finish_run(store, manifest)
+                finished = finish_run(store, replace(manifest, batching=batching.to_dict()))
                 metrics, records = finished.metrics, finished.records
         waiting, failure = _first_reasons(records, plan.keys)
         return RunOutcome(
@@ -151,14 +153,20 @@ class Runner:
         )
 
     def _produce(
-        self, store: RunStore, adapter: ModelAdapter, plan: RunPlan, samples: Sequence[PreparedSample], label: str
+        self,
+        store: RunStore,
+        adapter: ModelAdapter,
+        plan: RunPlan,
+        samples: Sequence[PreparedSample],
+        label: str,
+        batching: BatchSize,
     ) -> list[PreparedSample]:
         """Produce and record `samples` that have no usable record yet; returns those it produced."""
         done = {key for key, record in store.records().items() if not record.needs_output}
         pending = [p for p in samples if p.key not in done]
         self.progress.start(label, len(samples), len(samples) - len(pending))
         try:
-            for records in produce(adapter, plan, pending, self.options.batch_size, self.options.long_audio):
+            for records in produce(adapter, plan, pending, batching, self.options.long_audio):
                 store.append_all(records)
                 store.sync()
                 self.progress.advance(len(records), sum(1 for record in records if record.failed))

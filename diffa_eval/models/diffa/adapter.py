@@ -31,6 +31,7 @@ from ...resample import SINC_HANN
 from ...types import GenerationConfig, ModelOutput, ModelSpec
 from ..base import GenerationRequest, too_short
 from ..hf_common import check_options
+from ..model_args import refuse_model_args
 from ..profile import (
     CONFIG,
     TOKENIZER,
@@ -192,8 +193,16 @@ class DiffaAdapter:
     """DIFFA's evaluation scripts resample with torchaudio's default windowed sinc; so does the runner."""
     min_audio_samples = MIN_AUDIO_SAMPLES
 
-    def __init__(self, preset: DiffaPreset, pipeline: DiffaPipeline, sources: DiffaSources | None, device: str) -> None:
+    def __init__(
+        self,
+        preset: DiffaPreset,
+        pipeline: DiffaPipeline,
+        sources: DiffaSources | None,
+        device: str,
+        model_args: Mapping[str, Any] | None = None,
+    ) -> None:
         self.preset = preset
+        self.model_args = dict(model_args or {})
         self.name = preset.name
         self.pipeline = pipeline
         self.sources = sources
@@ -219,6 +228,8 @@ class DiffaAdapter:
             facts.update(checkpoint=self.sources.checkpoint, whisper=self.sources.whisper, llm=self.sources.llm)
         if self.preset.random_weights:
             facts["weights"] = "random (tiny demo model)"
+        if self.model_args:
+            facts["model_args"] = self.model_args
         return facts
 
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]:
@@ -290,13 +301,31 @@ def sources_for(preset: DiffaPreset, spec: ModelSpec) -> DiffaSources:
     )
 
 
+def applied_model_args(spec: ModelSpec) -> dict[str, Any]:
+    """The spec's model args, refused unless DIFFA applies them (only `dtype`)."""
+    args = dict(spec.model_args)
+    refuse_model_args(spec.name, args, ("dtype",), "DIFFA loads its parts itself; dtype sets its LLM's")
+    return args
+
+
+def llm_dtype(spec: ModelSpec) -> Any:
+    """The LLM dtype the spec's model args ask for (`dtype`, the only one DIFFA applies); None: the default."""
+    args = applied_model_args(spec)
+    if args.get("dtype") in (None, "auto"):
+        return None  # bfloat16 on GPUs, float32 on CPUs, as its authors run it
+    import torch
+
+    return getattr(torch, args["dtype"])
+
+
 def _factory(preset_name: str) -> Any:
     def build(spec: ModelSpec, device: str) -> DiffaAdapter:
         from .loading import load_pipeline
 
         preset = PRESETS[preset_name]
         sources = sources_for(preset, spec)
-        return DiffaAdapter(preset, load_pipeline(sources, _device(device)), sources, str(_device(device)))
+        pipeline = load_pipeline(sources, _device(device), llm_dtype=llm_dtype(spec))
+        return DiffaAdapter(preset, pipeline, sources, str(_device(device)), dict(spec.model_args))
 
     return build
 
@@ -306,7 +335,8 @@ def tiny(spec: ModelSpec, device: str) -> DiffaAdapter:
     from .tiny import tiny_pipeline
 
     resolved = _device(device)
-    return DiffaAdapter(PRESETS["diffa-tiny"], tiny_pipeline(resolved, _tiny_seed(spec)), None, str(resolved))
+    pipeline = tiny_pipeline(resolved, _tiny_seed(spec), llm_dtype=llm_dtype(spec))
+    return DiffaAdapter(PRESETS["diffa-tiny"], pipeline, None, str(resolved), dict(spec.model_args))
 
 
 def weight_sources(preset: DiffaPreset, spec: ModelSpec) -> tuple[WeightSource, ...]:
@@ -331,6 +361,7 @@ def weight_sources(preset: DiffaPreset, spec: ModelSpec) -> tuple[WeightSource, 
 def profile(spec: ModelSpec) -> ModelProfile:
     """A DIFFA preset as planning sees it: its decoding options and, unless its weights are random, its folders."""
     preset = PRESETS[spec.name]
+    applied_model_args(spec)
     if preset.random_weights:
         _tiny_seed(spec)
     sources = () if preset.random_weights else weight_sources(preset, spec)

@@ -111,11 +111,14 @@ def random_tiny_parts(seed: int = 0) -> tuple[DiffaAudioEncoder, LLaDAForMaskedD
     return audio.eval(), llm
 
 
-def tiny_pipeline(device: torch.device, seed: int = 0, stage: int = 2) -> DiffaPipeline:
+def tiny_pipeline(
+    device: torch.device, seed: int = 0, stage: int = 2, llm_dtype: torch.dtype | None = None
+) -> DiffaPipeline:
+    """The tiny random DIFFA on `device`, its LLM in `llm_dtype` (default float32)."""
     audio, llm = random_tiny_parts(seed)
     return DiffaPipeline(
         audio=audio.to(device),
-        llm=llm.to(device),  # type: ignore[arg-type]
+        llm=llm.to(device, llm_dtype or torch.float32),  # type: ignore[arg-type]
         tokenizer=tiny_tokenizer(),
         feature_extractor=WhisperFeatureExtractor(feature_size=80),  # type: ignore[no-untyped-call]
         stage=stage,
