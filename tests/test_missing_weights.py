@@ -131,6 +131,30 @@ def test_a_checkpoint_path_that_does_not_exist_is_named(tmp_path: Path) -> None:
     assert f"diffa-2 (DIFFA_EVAL_LLADA={tmp_path / 'no-llada'}): the LLaDA backbone path " in _error(done)
 
 
+def test_any_transformers_model_by_path_or_hub_id_is_found_before_it_loads(tmp_path: Path) -> None:
+    output = tmp_path / "runs"
+    done, seconds = _run("-m", "hf@/nonexistent/path", "-t", MMAU, "--split", "sample", "--output-dir", str(output))
+    assert _error(done) == (
+        "error: hf@/nonexistent/path: the checkpoint path /nonexistent/path does not exist (give an existing folder: "
+        "hf@PATH)"
+    )
+    assert seconds < FAST_S
+    args = ["-m", "hf@someone/my-finetune", "-t", MMAU, "--split", "sample", "--model-args", "dtype=float32"]
+    done, seconds = _run(*args, "--output-dir", str(output))
+    line = _error(done)
+    assert seconds < FAST_S
+    needed = "checkpoint: config, weights, processor, tokenizer; or a local copy: hf@PATH"
+    assert f"someone/my-finetune for hf@someone/my-finetune ({needed}) is not in the local Hugging Face cache" in line
+    assert "HF_HUB_OFFLINE is set" in line and "hf download someone/my-finetune" in line
+    with _refusing_port() as endpoint:
+        env = _online_env(tmp_path / "hf", endpoint, DIFFA_EVAL_HUB_TIMEOUT="2")
+        done, seconds = _run(*args, "--output-dir", str(output), env=env)
+    line = _error(done)
+    assert seconds < FAST_S
+    assert f"the hub ({endpoint}) cannot be reached" in line and "hf@PATH" in line and "HF_HUB_OFFLINE=1" in line
+    assert not output.exists()
+
+
 def test_run_help_documents_the_checkpoint_form_and_the_base_model_variables() -> None:
     from typer.testing import CliRunner
 

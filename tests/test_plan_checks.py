@@ -193,3 +193,29 @@ def test_dry_run_names_the_run_directories_a_run_then_writes(tmp_path: Path) -> 
     assert runner.invoke(app, [*args, "-q"]).exit_code == 0
     written = sorted(str(path.parent) for path in (tmp_path / "runs").rglob("manifest.json"))
     assert sorted(row[7] for row in rows) == written
+
+
+def test_dry_run_names_the_directories_of_runs_with_model_args_and_counts_their_records(tmp_path: Path) -> None:
+    from diffa_eval.models.presets import audio_chat_preset
+    from diffa_eval.models.tiny import tiny_audio_chat
+
+    folder = tmp_path / "finetune"
+    built = tiny_audio_chat(audio_chat_preset("qwen2-audio-tiny"))
+    built.model.save_pretrained(folder)
+    built.processor.save_pretrained(folder)
+
+    def command(dtype: str) -> list[str]:
+        return ["run", "-m", f"hf@{folder},qwen2-audio-tiny", "-t", MMAU, "--split", "sample", "--model-args",
+                f"dtype={dtype}", "--max-new-tokens", "2", "--output-dir", str(tmp_path / "runs")]  # fmt: skip
+
+    args = command("float32")
+    before = _table_rows(runner.invoke(app, [*args, "--dry-run"], env={"COLUMNS": "400"}).output)
+    assert [row[4:7] for row in before] == [["10", "0", "10"], ["10", "0", "10"]]
+    assert not (tmp_path / "runs").exists()
+    assert runner.invoke(app, [*args, "-q"]).exit_code == 0
+    written = sorted(str(path.parent) for path in (tmp_path / "runs").rglob("manifest.json"))
+    assert sorted(row[7] for row in before) == written  # the model args are part of both directories
+    after = _table_rows(runner.invoke(app, [*args, "--dry-run"], env={"COLUMNS": "400"}).output)
+    assert [row[4:8] for row in after] == [[row[4], "10", "0", row[7]] for row in before], "keys as the run's"
+    other = _table_rows(runner.invoke(app, [*command("bfloat16"), "--dry-run"], env={"COLUMNS": "400"}).output)
+    assert [row[5] for row in other] == ["0", "0"] and not {row[7] for row in other} & set(written)
