@@ -57,6 +57,30 @@ def test_an_invalid_option_fails_before_any_work_saying_what_is_accepted(
 
 
 @pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            "qwen2-audio-tiny",
+            "error: qwen2-audio-tiny cannot apply model arg(s) device_map (built in code: no checkpoint to pin or "
+            "place); it takes: attn_implementation, dtype",
+        ),
+        (
+            "diffa-tiny",
+            "error: diffa-tiny cannot apply model arg(s) device_map (DIFFA loads its parts itself; dtype sets its "
+            "LLM's); it takes: dtype",
+        ),
+    ],
+)
+def test_model_args_a_model_cannot_apply_fail_the_plan_before_any_run(tmp_path: Path, model: str, message: str) -> None:
+    output = tmp_path / "runs"
+    done = _cli("run", "-m", f"chance,{model}", "-t", MMAU, "--split", "sample", "--output-dir", str(output),
+                "--model-args", "device_map=cpu")  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert [line for line in done.stderr.splitlines() if line.strip()] == [message]
+    assert not output.exists(), "not even the baseline ran"
+
+
+@pytest.mark.parametrize(
     ("options", "problem"),
     [
         ({"steps": 0}, "option steps must be an integer >= 1, got 0"),
