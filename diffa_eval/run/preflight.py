@@ -1,10 +1,11 @@
 """Before any model loads: check the whole plan (`check_plan`), or plan it and stop there (`plan_without_loading`).
 
 Every check that needs no model runs here, for every model on every task, so that an invalid plan fails in
-one line and leaves no run directory: model names and backends, the data folder, splits, forced prompt
-variants, each model's generation options (against the options its profile declares), the judge, and every
-model's weights (`models.sources.check_sources`, which also decides whether the hub can be used); then the
-output folder and, last, the data. `run --dry-run` plans each run from the models' profiles
+one line and leaves no run directory: model names, backends and model args (`--model-args`, also against what
+each model's profile applies), the data folder, splits, forced prompt variants, each model's generation
+options (against the options its profile declares), the judge, and every model's weights
+(`models.sources.check_sources`, which also decides whether the hub can be used); then the output folder and,
+last, the data. `run --dry-run` plans each run from the models' profiles
 (`models.profile.UnloadedModel`) and counts what is recorded, writing nothing.
 """
 
