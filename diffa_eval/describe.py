@@ -239,7 +239,8 @@ class SampleScope:
     """Samples in the split."""
     planned: int
     """Samples the run covers: all of them, or the first `limit`."""
-    limit: int | None = None
+    limit: int | float | None = None
+    """The `--limit` given: a number of samples, or a fraction of the split (0 < f < 1)."""
     max_failures: float | None = None
     """The failed fraction the run was allowed (`--max-failures`); None when not known."""
 
@@ -262,9 +263,17 @@ class SampleScope:
         return cls(
             dataset=int(data["dataset"]),
             planned=int(data["planned"]),
-            limit=None if data.get("limit") is None else int(data["limit"]),
+            limit=_limit(data.get("limit")),
             max_failures=None if max_failures is None else float(max_failures),
         )
+
+
+def _limit(value: Any) -> int | float | None:
+    """A stored limit: a whole number of samples, or a fraction below 1."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if number < 1 else int(number)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ reference when it reads it, else ""), the samples whose batch raises (`raise_on`
 the batches that raise (`raise_batches`, by call number), the batch size above which it runs out of
 device memory (`out_of_memory_above`), the samples that come back as failed outputs (`fail_on`), a delay
 per request, whether it declares `reads_reference`, and its adapter attributes.
+With `options` it describes itself before it loads (`profile_of`), as a built-in model does.
 `MockModel` records every call (`calls`: the sample ids of each batch; `requests`: each request with
 its generation settings) and, with `call_log`, appends each answered batch's ids to a file, so that a
 test can count model work done in another process (a plugin made with `plugin_source`).
@@ -21,6 +22,8 @@ from pathlib import Path
 
 from diffa_eval.models import MODELS
 from diffa_eval.models.base import GenerationRequest
+from diffa_eval.models.profile import ModelProfile, Option, OptionSet
+from diffa_eval.resample import DEFAULT_RESAMPLER
 from diffa_eval.types import GenerationConfig, ModelOutput, ModelSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,6 +62,9 @@ class Script:
     """Batches of more requests raise torch's out-of-memory error, as a batch too big for a GPU does."""
     call_log: Path | None = None
     """A file that receives one line of sample ids per answered batch (the raising ids of a raising one)."""
+    options: tuple[str, ...] | None = None
+    """The generation options the model declares in a profile (any value accepted); None: it has no profile, so
+    it takes any option and is planned only once loaded."""
 
     def raises(self, sample_id: str) -> bool:
         return self.raise_on(sample_id) if callable(self.raise_on) else sample_id in self.raise_on
@@ -132,9 +138,39 @@ class Registered:
     loaded: list[MockModel] = field(default_factory=list)
 
 
+def profile_of(script: Script) -> ModelProfile:
+    """The profile a scripted model with declared `options` describes itself with before it loads."""
+    declared = tuple(Option(name, "any value", lambda value: True) for name in script.options or ())
+    return ModelProfile(
+        script.name,
+        "autoregressive",
+        script.sampling_rate,
+        script.prompt_variants,
+        script.max_audio_seconds,
+        script.resampler or DEFAULT_RESAMPLER,
+        script.reads_reference,
+        options=OptionSet(declared),
+    )
+
+
+class _DescribedFactory:
+    """A factory with a `profile`, as a plugin's adapter class may have."""
+
+    def __init__(self, build: Callable[[ModelSpec, str], MockModel], script: Script) -> None:
+        self._build = build
+        self._script = script
+
+    def __call__(self, spec: ModelSpec, device: str) -> MockModel:
+        return self._build(spec, device)
+
+    def profile(self, spec: ModelSpec) -> ModelProfile:
+        return profile_of(self._script)
+
+
 @contextlib.contextmanager
 def registered(script: Script | None = None, name: str | None = None) -> Iterator[Registered]:
-    """Register a model under `name` (default: the script's) whose every load follows `script`."""
+    """Register a model under `name` (default: the script's) whose every load follows `script` (and which
+    describes itself with a profile when the script declares its options)."""
     script = script or Script()
     record = Registered()
 
@@ -143,7 +179,8 @@ def registered(script: Script | None = None, name: str | None = None) -> Iterato
         record.loaded.append(model)
         return model
 
-    MODELS.register(name or script.name, factory, description="scripted test model")
+    target = factory if script.options is None else _DescribedFactory(factory, script)
+    MODELS.register(name or script.name, target, description="scripted test model")
     try:
         yield record
     finally:

@@ -41,11 +41,18 @@ def test_list_tasks_shows_tasks_and_groups() -> None:
     assert by_name["mmau_test_mini"]["metric"] == "accuracy"
 
 
-def test_list_models_shows_descriptions_and_backends() -> None:
+def test_list_models_says_each_models_family_and_backends_plainly() -> None:
     rows = {row["name"]: row for row in json.loads(_invoke("list", "models", "--json"))}
-    assert rows["chance"]["backends"] == ["builtin"]
+    families = {name: (row["family"], row["backends"]) for name, row in rows.items()}
+    assert families["chance"] == families["oracle"] == ("baseline", [])
+    assert families["diffa-2"] == families["diffa-tiny"] == ("diffusion", ["transformers"])
+    assert families["qwen2-audio-instruct"] == ("autoregressive", ["transformers", "vllm"])
+    assert families["qwen2-audio-tiny"] == ("autoregressive", ["transformers"])
+    assert families["whisper-large-v3"] == ("ASR", ["transformers"])
     assert "random" in rows["chance"]["description"].lower()
-    assert "oracle" in rows
+    table = " ".join(runner.invoke(app, ["list", "models"], env={"COLUMNS": "250"}).output.split())
+    assert "name ┃ family ┃ backends ┃ description" in table
+    assert "chance │ baseline │ none │" in table and "whisper-tiny │ ASR │ transformers │" in table
 
 
 def test_list_scorers_names_the_official_rules() -> None:

@@ -136,8 +136,8 @@ def test_duplicate_ids_are_an_error_naming_them(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    ["", "[]", "{not json\nnot json either\n", json.dumps([{**ITEM, "id": "1"}])],
-    ids=["zero-bytes", "empty-list", "no-json", "no-prediction"],
+    ["", "[]", "{not json\nnot json either\n"],
+    ids=["zero-bytes", "empty-list", "no-json"],
 )
 def test_a_file_with_nothing_scored_exits_non_zero(tmp_path: Path, content: str) -> None:
     source = tmp_path / "predictions.jsonl"
@@ -146,6 +146,32 @@ def test_a_file_with_nothing_scored_exits_non_zero(tmp_path: Path, content: str)
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"error: nothing in {source} was scored" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("task", "record", "fields", "close"),
+    [
+        ("mmau_test_mini", {**ITEM, "id": "1"}, "prediction, model_output, model_prediction", None),
+        (
+            "librispeech_test_clean",
+            {"id": "1272-128104-0000", "text": "HELLO THERE", "hypotesis": "hello there"},
+            "prediction, hypothesis, response, pred_text",
+            "'hypotesis' is close to 'hypothesis'",
+        ),
+        ("mmsu", {"id": "a", "answer_gt": "x", "output": "A"}, "prediction, response", None),
+    ],
+    ids=["mmau", "librispeech-misspelt", "mmsu"],
+)
+def test_a_file_without_any_prediction_names_the_fields_looked_for(
+    tmp_path: Path, task: str, record: dict[str, str], fields: str, close: str | None
+) -> None:
+    source = tmp_path / "predictions.jsonl"
+    source.write_text(json.dumps(record) + "\n")
+    done = _score_process(task, source)
+    assert done.returncode == 2, done.stdout + done.stderr  # never a silent 100% WER or 0% accuracy
+    assert f"error: no record of {source} holds a prediction: {task} looks for the field(s) {fields}" in done.stderr
+    assert f"the records have {', '.join(sorted(record))}" in done.stderr
+    assert close is None or close in done.stderr
 
 
 @pytest.mark.parametrize(

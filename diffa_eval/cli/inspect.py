@@ -25,7 +25,10 @@ def list_entries(
     tasks_dir: TasksDirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List the registered tasks (with their groups), models (with their backends) or scorers."""
+    """List the registered tasks (with their groups), models (with their family and backends) or scorers.
+
+    A model's family is diffusion, autoregressive, ASR (speech recognition only) or baseline; its first backend
+    is its default (`NAME+BACKEND` picks another); a baseline needs none."""
     from rich.table import Table
 
     setup_logging(False)
@@ -49,10 +52,18 @@ def list_entries(
         ]
         columns = ["name", "groups", "metric", "description"]
     elif kind is ListKind.models:
-        from ..models import MODELS
+        from ..models import MODELS, model_backends, model_family
 
-        rows = [{"name": e.name, "backends": list(e.tags), "description": e.description} for e in MODELS.entries()]
-        columns = ["name", "backends", "description"]
+        rows = [
+            {
+                "name": e.name,
+                "family": model_family(e.name) or "unknown",
+                "backends": model_backends(e.name),
+                "description": e.description,
+            }
+            for e in MODELS.entries()
+        ]
+        columns = ["name", "family", "backends", "description"]
     else:
         from ..scoring.scorers import SCORERS
 
@@ -65,9 +76,14 @@ def list_entries(
     for column in columns:
         table.add_column(column, overflow="fold", no_wrap=column == "name")
     for row in rows:
-        cells = (row[column] for column in columns)
-        table.add_row(*(", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in cells))
+        table.add_row(*(_cell(column, row[column]) for column in columns))
     console().print(table)
+
+
+def _cell(column: str, value: Any) -> str:
+    if not isinstance(value, list):
+        return str(value)
+    return ", ".join(map(str, value)) or ("none" if column == "backends" else "")  # a baseline needs no backend
 
 
 @app.command()

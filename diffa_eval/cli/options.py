@@ -51,6 +51,20 @@ JudgeModelOption = Annotated[
 ]
 TasksOption = Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task or group names.")]
 
+
+def parse_limit(text: str) -> float:
+    """--limit: a whole number of samples (>= 1), or a fraction strictly between 0 and 1 of each task's samples."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value.is_integer() and value >= 1:
+        return int(value)
+    if 0 < value < 1:
+        return value
+    raise typer.BadParameter(f"{text!r} is neither a whole number of samples >= 1 nor a fraction between 0 and 1")
+
+
 SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     "tasks": (TasksOption, inspect.Parameter.empty),
     "split": (
@@ -60,7 +74,17 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
         ],
         None,
     ),
-    "limit": (Annotated[int | None, typer.Option(min=1, help="Only the first N samples of each task.")], None),
+    "limit": (
+        Annotated[
+            float | None,
+            typer.Option(
+                parser=parse_limit,
+                metavar="N|FRACTION",
+                help="Only the first N samples of each task, or that fraction of them (0 < f < 1, rounded up).",
+            ),
+        ],
+        None,
+    ),
     "batch_size": (
         Annotated[
             str,
@@ -171,7 +195,7 @@ class RunArgs:
 
     tasks: str
     split: str | None = None
-    limit: int | None = None
+    limit: float | None = None
     batch_size: str = "8"
     seed: int = 0
     device: str = "auto"

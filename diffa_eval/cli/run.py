@@ -14,18 +14,30 @@ import typer
 from .app import app, clip, console, escape, parse_options, setup_logging, split_list, write_text
 from .export import WANDB_HELP, log_to_wandb, wandb_target
 from .options import RunArgs, run_parameters
-from .progress import RichProgress
+from .progress import progress_for
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from ..run import RunOutcome
+    from ..run.options import PlannedRun
 
 
 @app.command()
 @run_parameters()
 def run(
-    models: Annotated[str, typer.Option("--models", "-m", help="Comma-separated models: NAME[+BACKEND][@CHECKPOINT].")],
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            "-m",
+            help="Comma-separated models: NAME[+BACKEND]\\[@CHECKPOINT]. @CHECKPOINT is a local folder or a hub id "
+            "(owner/name) holding the model's weights, in place of its default, e.g. qwen2-audio-instruct@/ckpt/"
+            "my-finetune or diffa-2@out/checkpoint-500 (diffa-tiny@SEED: another random draw). DIFFA's base models "
+            "come from DIFFA_EVAL_LLADA and DIFFA_EVAL_WHISPER (folder or hub id). Without the hub "
+            "(HF_HUB_OFFLINE=1, or none reachable), weights must be in the local Hugging Face cache or a folder.",
+        ),
+    ],
     args: RunArgs,
     shard: Annotated[
         str | None,
@@ -34,11 +46,22 @@ def run(
             "shards share; the shard that completes the run writes its metrics. Under torchrun each rank is a shard."
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check the plan as a run does, print it (models x tasks x variants, samples, how many are recorded "
+            "already, run directories) and exit: no model loads, nothing is written.",
+        ),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (bars, or lines off a terminal).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
     wandb: Annotated[str | None, typer.Option("--wandb", help=WANDB_HELP)] = None,
 ) -> None:
-    """Run models on tasks; re-running the same command resumes where it stopped."""
+    """Run models on tasks; re-running the same command resumes where it stopped.
+
+    Everything is checked before any model loads: names, options (-o, against what each model takes), every
+    model's weights and the data. Progress shows as bars on a terminal and as plain lines otherwise."""
     from ..errors import ConfigError
     from ..report.tables import build_table, to_rich
     from ..run import evaluate
@@ -54,11 +77,16 @@ def run(
     ranks = TorchrunEnv.from_environ()
     if ranks is not None and options.shard is not None:
         raise ConfigError("--shard cannot be combined with torchrun ranks: each rank already is a shard")
+    if dry_run:
+        from ..run import Runner
+
+        show_plan(console(), Runner(options).plan(specs, selected))
+        return
     if ranks is not None:
         options = replace(options, device=ranks.device(args.device))
         quiet = quiet or ranks.rank != 0
     out = console()
-    progress = None if quiet else RichProgress(out)
+    progress = None if quiet else progress_for(out)
     group = None if ranks is None else TorchDistributedGroup(ranks)
     try:
         outcomes = evaluate(specs, selected, options, progress, group)
@@ -93,7 +121,7 @@ def sweep(
         Path | None, typer.Option(help="Write the trend across checkpoints as PNG, SVG or PDF (needs matplotlib).")
     ] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the trend table as Markdown here.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress (bars, or lines off a terminal).")] = False,
     wandb: Annotated[str | None, typer.Option("--wandb", help=WANDB_HELP)] = None,
 ) -> None:
     """Evaluate every checkpoint matching a glob (resumable), then show the trend across checkpoints."""
@@ -118,7 +146,7 @@ def sweep(
     specs = [spec for text in split_list(models) for spec in expand_checkpoints(text)]
     options = args.options()
     out = console()
-    progress = None if quiet else RichProgress(out)
+    progress = None if quiet else progress_for(out)
     try:
         outcomes = evaluate(specs, selected, options, progress)
     finally:
@@ -189,6 +217,41 @@ def compare_backends_command(
     summarize(out, outcomes)
     if any(o.error for o in outcomes) or not agreements or _too_many_failures(out, outcomes, args.max_failures):
         raise typer.Exit(1)
+
+
+def show_plan(out: Console, planned: list[PlannedRun]) -> None:
+    """The plan of `run --dry-run`: one row per run, then the totals."""
+    from rich.table import Table
+
+    models = {run.model for run in planned}
+    tasks = {(run.task, run.split) for run in planned}
+    table = Table(title=f"plan: {len(models)} model(s) x {len(tasks)} task(s), {len(planned)} run(s)")
+    for column in ("model", "task", "prompt", "settings", "samples", "recorded", "to run", "run directory"):
+        table.add_column(column, overflow="fold")
+    for run in planned:
+        table.add_row(*_plan_row(run))
+    out.print(table)
+    known = [run for run in planned if run.samples is not None and run.recorded is not None]
+    planned_samples = sum(run.samples or 0 for run in known)
+    recorded = sum(run.recorded or 0 for run in known)
+    out.print(
+        f"{planned_samples} samples planned, {recorded} recorded already, {planned_samples - recorded} to run; "
+        "nothing was run (--dry-run)."
+    )
+
+
+def _plan_row(run: PlannedRun) -> list[str]:
+    samples = recorded = to_run = ""
+    if run.samples is not None:
+        samples = str(run.samples) + (f" of {run.dataset}" if run.dataset and run.samples < run.dataset else "")
+    if run.samples is not None and run.recorded is not None:
+        recorded, to_run = str(run.recorded), str(run.samples - run.recorded)
+    if run.directory is not None:
+        where = escape(str(run.directory))
+    else:
+        where = f"[{'red' if run.samples is None else 'yellow'}]{escape(run.note or '')}[/]"
+    task = f"{run.task} ({run.split})"
+    return [escape(run.model), task, run.prompt_variant or "", escape(run.variant), samples, recorded, to_run, where]
 
 
 def _too_many_failures(out: Console, outcomes: list[RunOutcome], max_failures: float | None) -> bool:

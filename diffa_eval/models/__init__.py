@@ -1,9 +1,10 @@
 """The model registry. Entries are lazy import paths, so listing models never imports torch;
-an entry's tags name the backends it runs on.
+an entry's tags name the backends it runs on and its family (`profile.FAMILIES`).
 
 Third-party adapters register through the `diffa_eval.models` entry-point group: the entry
 point names a factory `(ModelSpec, device) -> ModelAdapter`, or a module that calls
-`MODELS.register` itself.
+`MODELS.register` itself. A factory with a `profile(spec)` attribute describes its model before it
+loads (`profile.ModelProfile`); the built-in models' profiles are listed in `PROFILES`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ConfigError
-from ..registry import Registry
+from ..errors import ConfigError, RegistryError
+from ..registry import Registry, import_object
 from ..types import ModelSpec
 from .base import GenerationRequest, ModelAdapter, ModelFactory
 from .model_args import check_model_args
 from .presets import AUDIO_CHAT_PRESETS, BACKENDS, TRANSFORMERS, WHISPER_PRESETS
+from .profile import FAMILIES, ModelProfile
 
 MODELS: Registry[ModelFactory] = Registry(
     "model",
@@ -29,13 +31,13 @@ MODELS.register(
     "chance",
     "diffa_eval.models.baselines:ChanceModel",
     description="Random guess among the answer options, seeded per sample id (the random-guess row).",
-    tags=("builtin",),
+    tags=("baseline",),
 )
 MODELS.register(
     "oracle",
     "diffa_eval.models.baselines:OracleModel",
     description="Returns the reference answer: upper bound and pipeline check.",
-    tags=("builtin",),
+    tags=("baseline",),
 )
 
 MODELS.register(
@@ -65,17 +67,27 @@ MODELS.register(
 )
 for _preset in AUDIO_CHAT_PRESETS:
     _factory = "diffa_eval.models.audio_chat:load_audio_chat"
-    MODELS.register(_preset.name, _factory, description=_preset.description, tags=_preset.backends)
+    _tags = (*_preset.backends, "autoregressive")
+    MODELS.register(_preset.name, _factory, description=_preset.description, tags=_tags)
 MODELS.register(
     "hf",
     "diffa_eval.models.audio_chat:load_hf",
     description="Any transformers audio chat model by hub id or folder (hf@OWNER/NAME, hf@/path): the class its "
     "config names, its own processor and chat template.",
-    tags=(TRANSFORMERS,),
+    tags=(TRANSFORMERS, "autoregressive"),
 )
 for _whisper in WHISPER_PRESETS:
     _factory = "diffa_eval.models.whisper:load_whisper"
-    MODELS.register(_whisper.name, _factory, description=_whisper.description, tags=_whisper.backends)
+    MODELS.register(_whisper.name, _factory, description=_whisper.description, tags=(*_whisper.backends, "ASR"))
+
+PROFILES: dict[str, str] = {
+    **{name: "diffa_eval.models.diffa.adapter:profile" for name in ("diffa", "diffa-2", "diffa-2-asr", "diffa-tiny")},
+    **{preset.name: "diffa_eval.models.audio_chat:profile" for preset in AUDIO_CHAT_PRESETS},
+    **{preset.name: "diffa_eval.models.whisper:profile" for preset in WHISPER_PRESETS},
+    "hf": "diffa_eval.models.audio_chat:hf_profile",
+}
+"""Built-in model name -> lazy path of the function `(ModelSpec) -> ModelProfile` that describes it (the
+baselines' classes carry theirs)."""
 
 
 def with_backend(spec: ModelSpec, backend: str | None) -> ModelSpec:
@@ -98,6 +110,29 @@ def with_backend(spec: ModelSpec, backend: str | None) -> ModelSpec:
     if requested not in offered:
         raise ConfigError(f"model {spec.name!r} has no {requested} backend; its backends: {', '.join(offered)}")
     return replace(spec, backend=None if requested == offered[0] else requested)
+
+
+def model_family(name: str) -> str | None:
+    """The family an entry's tags name, None for a model that names none (e.g. a plugin's)."""
+    return next((tag for tag in MODELS.entry(name).tags if tag in FAMILIES), None)
+
+
+def model_backends(name: str) -> list[str]:
+    """The backends an entry runs on, its default first; empty for a model that needs none (the baselines)."""
+    return [tag for tag in MODELS.entry(name).tags if tag in BACKENDS]
+
+
+def model_profile(spec: ModelSpec) -> ModelProfile | None:
+    """How `spec`'s model describes itself before it loads, or None when it does not (it then takes any
+    option and is planned once loaded)."""
+    path = PROFILES.get(spec.name)
+    describe = import_object(path) if path else getattr(MODELS.get(spec.name), "profile", None)
+    if describe is None:
+        return None
+    profile = describe(spec)
+    if not isinstance(profile, ModelProfile):
+        raise RegistryError(f"model {spec.name!r}: profile() returned {type(profile).__name__}, not a ModelProfile")
+    return profile
 
 
 def with_model_args(spec: ModelSpec, args: Mapping[str, Any], allow_remote_code: bool = False) -> ModelSpec:
@@ -124,10 +159,15 @@ def load_model(spec: ModelSpec, device: str = "auto") -> ModelAdapter:
 __all__ = [
     "BACKENDS",
     "MODELS",
+    "PROFILES",
     "GenerationRequest",
     "ModelAdapter",
     "ModelFactory",
+    "ModelProfile",
     "load_model",
+    "model_backends",
+    "model_family",
+    "model_profile",
     "with_backend",
     "with_model_args",
 ]

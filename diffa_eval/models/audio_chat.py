@@ -8,6 +8,7 @@ placeholder, expands the placeholder to the audio's token count and pads the bat
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,6 +32,7 @@ from .hf_common import (
 )
 from .model_args import REMOTE_CODE_FLAG, refuse_model_args
 from .presets import AUDIO_CHAT_PRESETS, TRANSFORMERS, VLLM, AudioChatPreset, audio_chat_preset
+from .profile import ModelProfile, OptionSet, hf_checkpoint
 
 TINY_MODEL_ARGS = ("dtype", "attn_implementation")
 """The model args a model built in code with random weights applies."""
@@ -250,6 +252,70 @@ def load_hf(spec: ModelSpec, device: str) -> ModelAdapter:
     )
 
 
+def profile(spec: ModelSpec) -> ModelProfile:
+    """An audio chat preset as planning sees it: no options on transformers, the engine's on vLLM, and its
+    checkpoint unless its weights are random."""
+    preset = audio_chat_preset(spec.name)
+    options = OptionSet()
+    if spec.backend == VLLM:
+        from .vllm_backend import ENGINE_OPTION_RULES
+
+        options = ENGINE_OPTION_RULES
+    if preset.tiny:
+        check_tiny(preset, spec)
+    sources = () if preset.tiny else (hf_checkpoint(spec, preset.hub_id),)
+    return ModelProfile(
+        preset.name, "autoregressive", None, preset.prompt_variants, preset.max_audio_seconds, options=options,
+        sources=sources,
+    )  # fmt: skip
+
+
+def check_tiny(preset: AudioChatPreset, spec: ModelSpec) -> None:
+    """A preset with random weights takes no checkpoint and only the model args a model built in code applies."""
+    if spec.checkpoint:
+        raise ConfigError(f"{preset.name} is built with random weights; it takes no checkpoint")
+    refuse_model_args(
+        preset.name, dict(spec.model_args), TINY_MODEL_ARGS, "built in code: no checkpoint to pin or place"
+    )
+
+
+def hf_profile(spec: ModelSpec) -> ModelProfile:
+    """`hf@CHECKPOINT` as planning sees it: no generation options, its checkpoint, and the audio window its saved
+    processor settings name (as `processor_window` reads it from the loaded processor), so that a plan made
+    before loading has the keys of the run."""
+    if not spec.checkpoint:
+        raise ConfigError("hf needs a checkpoint: hf@OWNER/NAME (hub) or hf@/path/to/folder")
+    source = hf_checkpoint(spec, spec.checkpoint)
+    window = saved_window(source.reference, source.revision)
+    return ModelProfile("hf", "autoregressive", None, max_audio_seconds=window, sources=(source,))
+
+
+def saved_window(checkpoint: str, revision: str | None = None) -> float | None:
+    """The audio window (seconds) of a checkpoint's saved processor settings, read from its folder or the hub
+    cache without loading anything: `max_audio_len`, else the feature extractor's samples over its rate."""
+    from .sources import checkpoint_folder
+
+    folder = checkpoint_folder(checkpoint, revision)
+    if folder is None:
+        return None
+    settings: dict[str, Any] = {}
+    for name in ("preprocessor_config.json", "processor_config.json"):
+        try:
+            loaded = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(loaded, dict):  # a processor saves its feature extractor's settings inside, or beside, its own
+            extractor = loaded.get("feature_extractor")
+            settings.update({**loaded, **(extractor if isinstance(extractor, dict) else {})})
+    limit = settings.get("max_audio_len")
+    if isinstance(limit, (int, float)) and not isinstance(limit, bool):
+        return float(limit)
+    samples, rate = settings.get("n_samples"), settings.get("sampling_rate")
+    if isinstance(samples, int) and isinstance(rate, int) and rate > 0:
+        return samples / rate
+    return None
+
+
 def load_audio_chat(spec: ModelSpec, device: str) -> ModelAdapter:
     """The registry factory of every audio chat preset: transformers by default, vLLM on request."""
     preset = audio_chat_preset(spec.name)
@@ -259,9 +325,7 @@ def load_audio_chat(spec: ModelSpec, device: str) -> ModelAdapter:
 
         return VLLMAudioChat(preset, spec.checkpoint or preset.hub_id, device)
     if preset.tiny:
-        if spec.checkpoint:
-            raise ConfigError(f"{preset.name} is built with random weights; it takes no checkpoint")
-        refuse_model_args(preset.name, args, TINY_MODEL_ARGS, "built in code: no checkpoint to pin or place")
+        check_tiny(preset, spec)
         from .tiny import tiny_audio_chat
 
         return tiny_audio_chat(preset, device, args)

@@ -30,12 +30,9 @@ class GenerationRequest:
 
 
 @runtime_checkable
-class ModelAdapter(Protocol):
-    """A loaded model. `generate` must return exactly one output per request, in order.
-
-    A problem with one request should come back as `ModelOutput.failure(...)`; an exception
-    fails the batch, and the runner then retries its requests one by one.
-    """
+class DescribedModel(Protocol):
+    """What planning a run reads of a model: a loaded adapter, or one described by its profile
+    (`diffa_eval.models.profile.UnloadedModel`)."""
 
     name: str
     sampling_rate: int
@@ -55,6 +52,15 @@ class ModelAdapter(Protocol):
     def info(self) -> Mapping[str, Any]:
         """Facts recorded in the run manifest: checkpoint ids, dtype, device name, ..."""
         ...
+
+
+@runtime_checkable
+class ModelAdapter(DescribedModel, Protocol):
+    """A loaded model. `generate` must return exactly one output per request, in order.
+
+    A problem with one request should come back as `ModelOutput.failure(...)`; an exception
+    fails the batch, and the runner then retries its requests one by one.
+    """
 
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[ModelOutput]: ...
 

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..types import GenerationConfig, ModelOutput, ModelSpec
 from .base import GenerationRequest
+from .profile import ModelProfile
 
 
 def sample_rng(seed: int, sample_id: str) -> random.Random:
@@ -26,11 +27,18 @@ class _Baseline(ABC):
     sampling_rate = 16_000
     prompt_variants: tuple[str, ...] = ()
     max_audio_seconds: float | None = None
+    reads_reference = False
 
     def __init__(self, spec: ModelSpec, device: str) -> None:
-        if spec.checkpoint:
-            raise ConfigError(f"{self.name} has no checkpoint; got {spec}")
+        self.profile(spec)
         self.device = "cpu"
+
+    @classmethod
+    def profile(cls, spec: ModelSpec) -> ModelProfile:
+        """The baseline as planning sees it: no weights, no generation options (it reads none)."""
+        if spec.checkpoint:
+            raise ConfigError(f"{cls.name} has no checkpoint; got {spec}")
+        return ModelProfile(cls.name, "baseline", cls.sampling_rate, reads_reference=cls.reads_reference)
 
     def info(self) -> Mapping[str, Any]:
         return {"kind": "baseline"}

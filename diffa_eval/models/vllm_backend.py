@@ -22,6 +22,7 @@ from .audio_chat import processor_sampling_rate, render_prompt
 from .base import GenerationRequest
 from .hf_common import check_options, transformers_module
 from .presets import VLLM, AudioChatPreset
+from .profile import OptionSet, flag, integer, number, text
 
 ENGINE_OPTIONS: dict[str, Any] = {
     "tensor_parallel_size": 1,
@@ -32,6 +33,16 @@ ENGINE_OPTIONS: dict[str, Any] = {
     "enforce_eager": False,
 }
 """Generation options that configure the vLLM engine, with their defaults (None: vLLM's own)."""
+ENGINE_OPTION_RULES = OptionSet(
+    (
+        integer("tensor_parallel_size", 1),
+        number("gpu_memory_utilization", 0.0, 1.0, low_open=True),
+        integer("max_model_len", 1),
+        integer("max_num_seqs", 1),
+        text("dtype", "a dtype name such as auto, bfloat16, float16"),
+        flag("enforce_eager"),
+    )
+)
 
 
 def import_vllm() -> Any:

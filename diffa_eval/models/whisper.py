@@ -27,9 +27,11 @@ from .hf_common import (
     transformers_module,
 )
 from .presets import TRANSFORMERS, whisper_preset
+from .profile import ModelProfile, OptionSet, hf_checkpoint, text
 
 WINDOW_FRAMES = 3000
 """Mel frames in Whisper's 30 s input window."""
+OPTIONS = OptionSet((text("language", "a language code such as en"),))
 
 
 class WhisperASR:
@@ -38,7 +40,7 @@ class WhisperASR:
     Generation options: `language` (e.g. "en"; default: Whisper detects it per sample).
     """
 
-    options: tuple[str, ...] = ("language",)
+    options: tuple[str, ...] = OPTIONS.names
     prompt_variants: tuple[str, ...] = ()
     max_audio_seconds: float | None = None  # longer audio is transcribed window by window
 
@@ -119,6 +121,12 @@ class WhisperASR:
         self.model = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def profile(spec: ModelSpec) -> ModelProfile:
+    """A Whisper preset as planning sees it: speech recognition, the `language` option, its checkpoint."""
+    preset = whisper_preset(spec.name)
+    return ModelProfile(preset.name, "ASR", None, options=OPTIONS, sources=(hf_checkpoint(spec, preset.hub_id),))
 
 
 def load_whisper(spec: ModelSpec, device: str) -> ModelAdapter:

@@ -1,6 +1,7 @@
 """Running models on tasks: plan, execute and finish each (model, task) run, alone or in shards.
 
 - `options`: what a run is asked to do (`RunOptions`) and what came of it (`RunOutcome`);
+- `preflight`: every check that needs no model, before any model loads, and the plan of `run --dry-run`;
 - `plan`: load and probe the data, prepare every sample once, the run's id, directory and manifest;
 - `execute`: batches, audio decoding, generation, records and scoring of new outputs;
 - `finish`: metrics with their cost, the submission file, compaction and the complete manifest, from the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,9 @@ class RunOptions:
 
     split: str | None = None
     """None runs each task's default split."""
-    limit: int | None = None
-    """Run only the first `limit` samples of each task, in dataset order."""
+    limit: int | float | None = None
+    """Run only the first `limit` samples of each task, in dataset order; a fraction 0 < f < 1 is that share
+    of each task's samples, rounded up (`limit_count`)."""
     batch_size: int | str = 8
     """Samples per model call, or "auto": the largest batch that fits on the device, found by halving on
     out-of-memory (see `diffa_eval.run.execute.BatchSize`; recorded in the manifest's `batching`)."""
@@ -71,8 +73,8 @@ class RunOptions:
         if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ConfigError(f"batch size must be a number >= 1 or 'auto', got {self.batch_size!r}")
         check_model_args(self.model_args, self.allow_remote_code)
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"limit must be >= 1, got {self.limit}")
+        if self.limit is not None:
+            check_limit(self.limit)
         if self.long_audio not in LONG_AUDIO_POLICIES:
             raise ConfigError(f"long_audio must be one of {', '.join(LONG_AUDIO_POLICIES)}, got {self.long_audio!r}")
 
@@ -81,6 +83,23 @@ class RunOptions:
         from ..scoring.judge import JudgeSettings
 
         return self.judge if self.judge is not None else JudgeSettings.chosen()
+
+
+def check_limit(limit: float) -> None:
+    """A limit is a whole number of samples >= 1 or a fraction strictly between 0 and 1."""
+    whole = isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1
+    if not whole and not (isinstance(limit, float) and 0 < limit < 1):
+        raise ConfigError(f"limit must be a whole number >= 1 or a fraction between 0 and 1, got {limit!r}")
+
+
+def limit_count(limit: float | None, total: int) -> int:
+    """How many of a split's `total` samples a run covers: all without a limit, the first `limit`, or a
+    fraction of them rounded up (as lm-eval rounds `--limit` below 1), at least one."""
+    if limit is None:
+        return total
+    if isinstance(limit, float):
+        return min(total, max(1, math.ceil(limit * total)))
+    return min(total, limit)
 
 
 @dataclass(frozen=True)
@@ -118,12 +137,34 @@ class RunOutcome:
         return self.metrics.n_failed / self.metrics.n_samples
 
 
+@dataclass(frozen=True)
+class PlannedRun:
+    """One (model, task) run as `Runner.plan` (`run --dry-run`) finds it, before any model loads."""
+
+    model: str
+    task: str
+    split: str
+    prompt_variant: str | None = None
+    variant: str = ""
+    """How the run's settings differ from the model's default run of the task (empty: they do not)."""
+    samples: int | None = None
+    """Samples the run covers (fewer than `dataset` under --limit)."""
+    dataset: int | None = None
+    recorded: int | None = None
+    """Samples with a usable record already (in the run directory or in runs it takes records from)."""
+    directory: Path | None = None
+    note: str | None = None
+    """Why the run cannot be planned (its data failed to load), or is planned only once its model loads."""
+
+
 class Progress(Protocol):
-    """Receives progress events; the CLI shows them as rich progress bars."""
+    """Receives progress events; the CLI shows them as rich progress bars, or as plain lines off a terminal."""
 
     def start(self, label: str, total: int, completed: int) -> None: ...
 
-    def advance(self, count: int) -> None: ...
+    def advance(self, count: int, failed: int = 0) -> None:
+        """`count` more samples recorded, `failed` of them failed."""
+        ...
 
     def finish(self) -> None: ...
 
@@ -134,7 +175,7 @@ class NoProgress:
     def start(self, label: str, total: int, completed: int) -> None:
         pass
 
-    def advance(self, count: int) -> None:
+    def advance(self, count: int, failed: int = 0) -> None:
         pass
 
     def finish(self) -> None:

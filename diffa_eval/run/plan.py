@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 from .. import audio
 from ..describe import EvalRun, SampleScope, VariantInfo
 from ..errors import AudioError, ConfigError, DiffaEvalError
-from ..models.base import ModelAdapter
+from ..models.base import DescribedModel
 from ..models.model_args import output_args
 from ..resample import DEFAULT_RESAMPLER, check_resampler
 from ..store import MANIFEST, SAMPLES, RunStore, SampleRecord, latest_records, read_records, read_run
 from ..task import LoadedData, PromptVariant, Task
 from ..types import GenerationConfig, ModelSpec, Sample, stable_hash
-from .options import RunOptions
+from .options import RunOptions, limit_count
 from .provenance import now
 from .submission import SubmissionPlan
 from .variant import asked_variant, run_generation, variant_info
@@ -109,15 +109,26 @@ class RunPlan:
             store.sync()
 
 
-def load_split(task: Task, split: str, data_dir: Path | None, limit: int | None) -> LoadedData | str:
-    """The split's samples (the first `limit` of them), or why they cannot be run."""
+def recorded_keys(plan: RunPlan) -> set[str]:
+    """The planned samples a run would not produce again: those with a usable record in the run directory or in
+    a run of the same settings whose records it takes over (read as they are, without the run's lock)."""
+    wanted = set(plan.keys)
+    usable: set[str] = set()
+    for directory in (plan.directory, *sibling_runs(plan.directory, plan.manifest)):
+        records = latest_records(read_records(directory / SAMPLES))
+        usable |= {key for key, record in records.items() if key in wanted and not record.needs_output}
+    return usable
+
+
+def load_split(task: Task, split: str, data_dir: Path | None, limit: float | None) -> LoadedData | str:
+    """The split's samples (the first `limit` of them, or that fraction of them), or why they cannot be run."""
     try:
         loaded = task.load(split, data_dir)
     except DiffaEvalError as error:
         return f"{task.name}: {error}"
     except Exception as error:  # e.g. a hub or network failure inside `datasets`
         return f"{task.name}: could not load {split}: {type(error).__name__}: {error}"
-    samples = loaded.samples[:limit] if limit else loaded.samples
+    samples = loaded.samples[: limit_count(limit, len(loaded.samples))]
     if not samples:
         return f"{task.name}: {split} has no samples ({loaded.info.id} is empty)"
     duplicates = sorted(sample_id for sample_id, n in Counter(s.id for s in samples).items() if n > 1)
@@ -146,7 +157,7 @@ def _probe(sample: Sample) -> Probe:
         return None, str(error)
 
 
-def adapter_resampler(adapter: ModelAdapter) -> str:
+def adapter_resampler(adapter: DescribedModel) -> str:
     """The resampler the adapter asks for (`resampler`, optional), soxr by default."""
     try:
         return check_resampler(getattr(adapter, "resampler", DEFAULT_RESAMPLER))
@@ -239,7 +250,7 @@ class Provenance:
 
 
 def plan_run(
-    adapter: ModelAdapter,
+    adapter: DescribedModel,
     spec: ModelSpec,
     task: Task,
     split: str,

@@ -1,9 +1,10 @@
 """Run models x tasks: check everything up front, load each model once, then plan, execute and finish each run.
 
-Each (model, task, split, prompt variant, generation config) is one run directory. For each pair the
-runner plans the run (`plan.plan_run`), produces the samples not recorded yet (`execute.produce`),
-scores stored outputs that wait for a score (`execute.score_stored`) and finishes the run
-(`finish.finish_run`, the step `merge` uses too).
+Each (model, task, split, prompt variant, generation config) is one run directory. The whole plan is
+checked first, before any model loads (`preflight.check_plan`). For each pair the runner then plans the
+run (`plan.plan_run`), produces the samples not recorded yet (`execute.produce`), scores stored outputs
+that wait for a score (`execute.score_stored`) and finishes the run (`finish.finish_run`, the step
+`merge` uses too).
 
 A sharded run (`RunOptions.shard`, or the ranks of a torchrun group) produces only its shard's samples
 into the same run directory; whoever finds every planned sample recorded finishes the run (under
@@ -13,36 +14,24 @@ torchrun: rank 0, once all ranks are done).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 
-from ..errors import ConfigError, StoreError
-from ..models import load_model, with_backend, with_model_args
+from ..errors import ConfigError
+from ..models import load_model
 from ..models.base import ModelAdapter
 from ..store import MANIFEST, RunStore, SampleRecord
-from ..task import Task, default_data_dir
+from ..task import Task
 from ..types import ModelSpec
 from .execute import BatchSize, produce, score_stored
 from .finish import finish_run
-from .options import NoProgress, Progress, RunOptions, RunOutcome
-from .plan import PreparedSample, Probe, Provenance, RunPlan, load_split, plan_run, probe_all
+from .options import NoProgress, PlannedRun, Progress, RunOptions, RunOutcome
+from .plan import PreparedSample, Probe, Provenance, RunPlan, plan_run, probe_all
+from .preflight import check_plan, plan_without_loading
 from .provenance import package_versions, source_git_sha
 from .sharding import RankGroup, ShardSpec
 
 log = logging.getLogger(__name__)
-
-
-def check_writable(folder: Path) -> None:
-    """Fail early, with a clear message, when run directories cannot be created under `folder`."""
-    probe = folder / f".write-test-{os.getpid()}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"diffa-eval")
-        probe.unlink()
-    except OSError as error:
-        raise StoreError(f"cannot write to output directory {folder}: {error.strerror or error}") from None
 
 
 class Runner:
@@ -61,27 +50,11 @@ class Runner:
     def run(self, models: Sequence[ModelSpec], tasks: Sequence[Task]) -> list[RunOutcome]:
         """Every model on every task. A model or dataset that fails to load is reported in the
         outcomes, and the other pairs still run."""
-        if not models or not tasks:
-            raise ConfigError(f"nothing to run: no {'model' if not models else 'task'} named")
-        models = [with_backend(spec, self.options.backend) for spec in models]  # unknown names fail here
-        models = [with_model_args(spec, self.options.model_args, self.options.allow_remote_code) for spec in models]
-        data_dir = self.options.data_dir or default_data_dir()
-        if data_dir is not None and not data_dir.is_dir():
-            origin = "--data-dir" if self.options.data_dir else "DIFFA_EVAL_DATA_DIR"
-            raise ConfigError(f"the data folder {data_dir} ({origin}) does not exist or is not a folder")
-        check_writable(self.options.output_dir)
-        splits = {task.name: self.options.split or task.default_split for task in tasks}
-        for task in tasks:
-            task.check_split(splits[task.name])
-            task.select_prompt(forced=self.options.prompt)  # an unknown forced variant fails before any work
-        judge = None
-        if any(task.scores_after_generation for task in tasks):
-            judge = self.options.judge_settings()
-            judge.with_key_from_env()  # a key that must not go to this judge fails here, not after generation
-        data = {task.name: load_split(task, splits[task.name], data_dir, self.options.limit) for task in tasks}
+        checked = check_plan(self.options, models, tasks, writes=True)
+        splits, data, judge = checked.splits, checked.data, checked.judge
         probes: dict[str, list[Probe]] = {}
         outcomes: list[RunOutcome] = []
-        for spec in models:
+        for spec in checked.models:
             try:
                 adapter = load_model(spec, self.options.device)
             except Exception as error:
@@ -108,6 +81,10 @@ class Runner:
             finally:
                 adapter.close()
         return outcomes
+
+    def plan(self, models: Sequence[ModelSpec], tasks: Sequence[Task]) -> list[PlannedRun]:
+        """What `run` would do, checked as `run` checks it, without loading any model or writing anything."""
+        return plan_without_loading(self.options, models, tasks, self._provenance)
 
     def _run(self, adapter: ModelAdapter, plan: RunPlan) -> RunOutcome:
         """Produce the run's pending samples, score what waits for a score, and finish the run."""
@@ -192,7 +169,7 @@ class Runner:
             for records in produce(adapter, plan, pending, batching, self.options.long_audio):
                 store.append_all(records)
                 store.sync()
-                self.progress.advance(len(records))
+                self.progress.advance(len(records), sum(1 for record in records if record.failed))
         finally:
             self.progress.finish()
         return pending

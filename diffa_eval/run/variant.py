@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..describe import VariantInfo
-from ..models.base import ModelAdapter
+from ..models.base import DescribedModel
 from ..task import PromptVariant, Task
 from ..types import GenerationConfig
 
@@ -21,7 +21,7 @@ def run_generation(task: Task, variant: PromptVariant, overrides: Mapping[str, A
 
 
 def variant_info(
-    adapter: ModelAdapter,
+    adapter: DescribedModel,
     task: Task,
     variant: PromptVariant,
     generation: GenerationConfig,
@@ -53,7 +53,7 @@ def asked_variant(
     prompt: str | None,
     seed: int,
     model_args: Mapping[str, Any] | None = None,
-    adapter: ModelAdapter | None = None,
+    adapter: DescribedModel | None = None,
 ) -> VariantInfo:
     """The settings a run was asked for, as given (the generation overrides, a forced prompt variant, a
     seed other than 0, the model args that change outputs), with their label: the run's leaderboard row."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,11 +35,30 @@ def prediction_of(task: Task, record: Mapping[str, Any]) -> str | None:
     return None if text is None else unicode_safe(text)
 
 
+def check_predictions_present(task: Task, records: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """Raise DataError, naming the fields looked for, when no record holds a prediction in any of them: a file
+    with no model text at all is a wrong file (or field name), never a score of zero."""
+    fields = task.prediction_fields
+    if not records or any(record.get(name) is not None for record in records for name in fields):
+        return
+    present = sorted({str(key) for record in records for key in record})
+    close: dict[str, str] = {}  # a record's field -> the prediction field it is closest to, first match wins
+    for name in fields:
+        for match in difflib.get_close_matches(name, present, n=1, cutoff=0.7):
+            close.setdefault(match, name)
+    hint = "".join(f" ({match!r} is close to {name!r})" for match, name in close.items())
+    raise DataError(
+        f"no record of {path} holds a prediction: {task.name} looks for the field(s) {', '.join(fields)} (the first "
+        f"one present is used); the records have {', '.join(present[:20])}{' ...' if len(present) > 20 else ''}.{hint}"
+    )
+
+
 def score_file(task: Task, path: Path, judge: JudgeSettings | None = None) -> ScoredFile:
     """Score every record of a predictions file; unreadable records are reported, never fatal, but
     ids that occur more than once are a DataError (each would count several times). `judge`: the LLM judge
     of a judge-scored task (None: the default one)."""
     records, problems = parse_json_records(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))
+    check_predictions_present(task, [record for record in records if record is not None], path)
     lines: list[dict[str, Any]] = []
     scored: list[ScoredSample] = []
     readable: list[tuple[int, Sample, str | None]] = []

@@ -25,31 +25,58 @@ from typing import Any
 import numpy as np
 
 from ...decoding import DiffusionSettings
+from ...decoding.settings import REMASKING, parse_mode
 from ...errors import ConfigError
 from ...resample import SINC_HANN
 from ...types import GenerationConfig, ModelOutput, ModelSpec
 from ..base import GenerationRequest, too_short
 from ..hf_common import check_options
 from ..model_args import refuse_model_args
+from ..profile import (
+    CONFIG,
+    TOKENIZER,
+    WEIGHTS,
+    ModelProfile,
+    OptionSet,
+    WeightSource,
+    checked,
+    choice,
+    flag,
+    integer,
+    number,
+)
 from .llada import COMPILE_MODES
 from .loading import LLADA_INSTRUCT, DiffaSources
 from .pipeline import MAX_AUDIO_SECONDS, MIN_AUDIO_SAMPLES, SAMPLING_RATE, DiffaPipeline
 
 LLADA_ENV = "DIFFA_EVAL_LLADA"
 WHISPER_ENV = "DIFFA_EVAL_WHISPER"
-DECODING_OPTIONS = (
-    "steps",
-    "block_length",
-    "remasking",
-    "cfg_scale",
-    "decoding",
-    "factor",
-    "threshold",
-    "eos_stop",
-    "cache_refresh",
+
+
+def _check_mode(value: Any) -> None:
+    parse_mode(str(value))
+
+
+def _check_compile(value: Any) -> None:
+    compile_mode({"compile": value})
+
+
+OPTIONS = OptionSet(
+    (
+        integer("steps", 1),
+        integer("block_length", 1),
+        choice("remasking", REMASKING),
+        number("cfg_scale", 0.0),
+        checked("decoding", "a decoding mode (RULE, CACHE-cache or RULE+CACHE-cache)", _check_mode, str),
+        number("factor", 0.0, low_open=True),
+        number("threshold", 0.0, 1.0, low_open=True),
+        flag("eos_stop"),
+        integer("cache_refresh", 0),
+        flag("logits_eos_inf"),
+        flag("confidence_eos_eot_inf"),
+        checked("compile", f"none or a torch.compile mode ({', '.join(COMPILE_MODES)})", _check_compile, (str, int)),
+    )
 )
-FLAG_OPTIONS = ("logits_eos_inf", "confidence_eos_eot_inf")
-MODEL_OPTIONS = ("compile",)
 """The generation options DIFFA understands; any other is refused, so a typo never passes silently."""
 
 
@@ -84,7 +111,7 @@ PRESETS = {
 
 def decoding_settings(config: GenerationConfig, preset: DiffaPreset) -> DiffusionSettings:
     """The sampler settings a GenerationConfig asks for, the preset's decoding mode by default."""
-    check_options(config, (*DECODING_OPTIONS, *FLAG_OPTIONS, *MODEL_OPTIONS), "diffa")
+    check_options(config, OPTIONS.names, "diffa")
     options = config.options
     steps = _optional_int(options, "steps")
     if steps is None and preset.demo_steps and "block_length" not in options:
@@ -274,10 +301,16 @@ def sources_for(preset: DiffaPreset, spec: ModelSpec) -> DiffaSources:
     )
 
 
-def llm_dtype(spec: ModelSpec) -> Any:
-    """The LLM dtype the spec's model args ask for (`dtype`, the only one DIFFA applies); None: the default."""
+def applied_model_args(spec: ModelSpec) -> dict[str, Any]:
+    """The spec's model args, refused unless DIFFA applies them (only `dtype`)."""
     args = dict(spec.model_args)
     refuse_model_args(spec.name, args, ("dtype",), "DIFFA loads its parts itself; dtype sets its LLM's")
+    return args
+
+
+def llm_dtype(spec: ModelSpec) -> Any:
+    """The LLM dtype the spec's model args ask for (`dtype`, the only one DIFFA applies); None: the default."""
+    args = applied_model_args(spec)
     if args.get("dtype") in (None, "auto"):
         return None  # bfloat16 on GPUs, float32 on CPUs, as its authors run it
     import torch
@@ -301,13 +334,60 @@ def tiny(spec: ModelSpec, device: str) -> DiffaAdapter:
     """`diffa-tiny`: random weights; `diffa-tiny@SEED` picks another random draw."""
     from .tiny import tiny_pipeline
 
-    try:
-        seed = int(spec.checkpoint or 0)
-    except ValueError as error:
-        raise ConfigError(f"diffa-tiny takes an integer seed as its checkpoint, got {spec.checkpoint!r}") from error
     resolved = _device(device)
-    pipeline = tiny_pipeline(resolved, seed, llm_dtype=llm_dtype(spec))
+    pipeline = tiny_pipeline(resolved, _tiny_seed(spec), llm_dtype=llm_dtype(spec))
     return DiffaAdapter(PRESETS["diffa-tiny"], pipeline, None, str(resolved), dict(spec.model_args))
+
+
+def weight_sources(preset: DiffaPreset, spec: ModelSpec) -> tuple[WeightSource, ...]:
+    """The three folders a published preset loads: its checkpoint, the Whisper encoder and LLaDA."""
+    sources = sources_for(preset, spec)
+    return (
+        WeightSource(
+            "DIFFA checkpoint", sources.checkpoint, (CONFIG, WEIGHTS), f"{preset.name}@PATH",
+            str(spec) if spec.checkpoint else None, subfolder=True,
+        ),
+        WeightSource(
+            "Whisper encoder", sources.whisper, (CONFIG, WEIGHTS), f"{WHISPER_ENV}=PATH",
+            WHISPER_ENV if os.environ.get(WHISPER_ENV) else None, subfolder=True,
+        ),
+        WeightSource(
+            "LLaDA backbone", sources.llm, (CONFIG, WEIGHTS, TOKENIZER), f"{LLADA_ENV}=PATH",
+            LLADA_ENV if os.environ.get(LLADA_ENV) else None, subfolder=True,
+        ),
+    )  # fmt: skip
+
+
+def profile(spec: ModelSpec) -> ModelProfile:
+    """A DIFFA preset as planning sees it: its decoding options and, unless its weights are random, its folders."""
+    preset = PRESETS[spec.name]
+    applied_model_args(spec)
+    if preset.random_weights:
+        _tiny_seed(spec)
+    sources = () if preset.random_weights else weight_sources(preset, spec)
+
+    def check_generation(config: GenerationConfig) -> None:
+        decoding_settings(config, preset)
+
+    return ModelProfile(
+        preset.name,
+        "diffusion",
+        SAMPLING_RATE,
+        preset.prompt_variants,
+        MAX_AUDIO_SECONDS,
+        SINC_HANN,
+        options=OPTIONS,
+        sources=sources,
+        check_generation=check_generation,
+        describe_options=lambda options: describe_options(options, preset),
+    )
+
+
+def _tiny_seed(spec: ModelSpec) -> int:
+    try:
+        return int(spec.checkpoint or 0)
+    except ValueError:
+        raise ConfigError(f"diffa-tiny takes an integer seed as its checkpoint, got {spec.checkpoint!r}") from None
 
 
 diffa = _factory("diffa")
