@@ -162,8 +162,18 @@ def test_a_model_without_a_profile_is_given_any_option(tmp_path: Path) -> None:
     assert record.requests[0][1].options == {"anything": 1}
 
 
+PLAN_COLUMNS = ("task", "prompt", "settings", "samples", "recorded", "to run", "run directory")
+
+
 def _table_rows(output: str) -> list[list[str]]:
-    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in output.splitlines() if line.startswith("│")]
+    """The plan's rows as printed off a terminal (`model · name: value · ...`, empty values left out), column by column."""
+    rows = []
+    for line in output.splitlines():
+        model, *fields = line.split(" · ")
+        named = dict(field.split(": ", 1) for field in fields if ": " in field)
+        if "task" in named:
+            rows.append([model, *(named.get(column, "") for column in PLAN_COLUMNS)])
+    return rows
 
 
 def test_dry_run_after_an_interrupted_run_reports_recorded_samples_and_loads_no_model(tmp_path: Path) -> None:
@@ -182,8 +192,8 @@ def test_dry_run_after_an_interrupted_run_reports_recorded_samples_and_loads_no_
         (directory,) = output.glob("scripted/*")
         before = {path: path.read_bytes() for path in directory.iterdir()}
         loads, calls = len(record.loaded), len(record.calls)
-        planned = runner.invoke(app, [*args, "--dry-run"], env={"COLUMNS": "400"})
-        limited = runner.invoke(app, [*args, "--dry-run", "--limit", "5"], env={"COLUMNS": "400"})
+        planned = runner.invoke(app, [*args, "--dry-run"])
+        limited = runner.invoke(app, [*args, "--dry-run", "--limit", "5"])
         assert (len(record.loaded), len(record.calls)) == (loads, calls), "no model loaded, nothing generated"
     assert planned.exit_code == 0, planned.output
     assert _table_rows(planned.output) == [
@@ -204,9 +214,9 @@ def test_dry_run_after_an_interrupted_run_reports_recorded_samples_and_loads_no_
 def test_dry_run_names_the_run_directories_a_run_then_writes(tmp_path: Path) -> None:
     args = ["run", "-m", "chance,diffa-tiny", "-t", f"{MMAU},librispeech_test_clean", "--split", "sample",
             "--output-dir", str(tmp_path / "runs"), "--max-new-tokens", "2"]  # fmt: skip
-    planned = runner.invoke(app, [*args, "--dry-run", "-o", "steps=2"], env={"COLUMNS": "400"})
+    planned = runner.invoke(app, [*args, "--dry-run", "-o", "steps=2"])
     assert "chance takes no generation options" in str(planned.exception), "checked as a run checks it"
-    planned = runner.invoke(app, [*args, "--dry-run"], env={"COLUMNS": "400"})
+    planned = runner.invoke(app, [*args, "--dry-run"])
     assert planned.exit_code == 0, planned.output
     rows = _table_rows(planned.output)
     assert [(row[0], row[2], row[5]) for row in rows] == [
@@ -233,13 +243,13 @@ def test_dry_run_names_the_directories_of_runs_with_model_args_and_counts_their_
                 f"dtype={dtype}", "--max-new-tokens", "2", "--output-dir", str(tmp_path / "runs")]  # fmt: skip
 
     args = command("float32")
-    before = _table_rows(runner.invoke(app, [*args, "--dry-run"], env={"COLUMNS": "400"}).output)
+    before = _table_rows(runner.invoke(app, [*args, "--dry-run"]).output)
     assert [row[4:7] for row in before] == [["10", "0", "10"], ["10", "0", "10"]]
     assert not (tmp_path / "runs").exists()
     assert runner.invoke(app, [*args, "-q"]).exit_code == 0
     written = sorted(str(path.parent) for path in (tmp_path / "runs").rglob("manifest.json"))
     assert sorted(row[7] for row in before) == written  # the model args are part of both directories
-    after = _table_rows(runner.invoke(app, [*args, "--dry-run"], env={"COLUMNS": "400"}).output)
+    after = _table_rows(runner.invoke(app, [*args, "--dry-run"]).output)
     assert [row[4:8] for row in after] == [[row[4], "10", "0", row[7]] for row in before], "keys as the run's"
-    other = _table_rows(runner.invoke(app, [*command("bfloat16"), "--dry-run"], env={"COLUMNS": "400"}).output)
+    other = _table_rows(runner.invoke(app, [*command("bfloat16"), "--dry-run"]).output)
     assert [row[5] for row in other] == ["0", "0"] and not {row[7] for row in other} & set(written)

@@ -225,12 +225,21 @@ def show_plan(out: Console, planned: list[PlannedRun]) -> None:
 
     models = {run.model for run in planned}
     tasks = {(run.task, run.split) for run in planned}
-    table = Table(title=f"plan: {len(models)} model(s) x {len(tasks)} task(s), {len(planned)} run(s)")
-    for column in ("model", "task", "prompt", "settings", "samples", "recorded", "to run", "run directory"):
-        table.add_column(column, overflow="fold")
-    for run in planned:
-        table.add_row(*_plan_row(run))
-    out.print(table)
+    title = f"plan: {len(models)} model(s) x {len(tasks)} task(s), {len(planned)} run(s)"
+    columns = ("model", "task", "prompt", "settings", "samples", "recorded", "to run", "run directory")
+    if out.is_terminal:
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for run in planned:
+            table.add_row(*_plan_row(run))
+        out.print(table)
+    else:  # a log file or a pipe: one whole line per run that grep and a wide editor read, not a folded box
+        out.print(title, soft_wrap=True)
+        for run in planned:
+            cells = zip(columns, _plan_row(run), strict=True)
+            out.print(" · ".join(f"{name}: {value}" if name != "model" else value for name, value in cells if value),
+                      soft_wrap=True)  # fmt: skip
     known = [run for run in planned if run.samples is not None and run.recorded is not None]
     planned_samples = sum(run.samples or 0 for run in known)
     recorded = sum(run.recorded or 0 for run in known)

@@ -124,7 +124,11 @@ class OptionSet:
 
     def _unknown(self, model: str, key: str) -> str:
         if not self.options:
-            return f"{model} takes no generation options (-o), got {key!r}"
+            # -o applies to every model of a command, so a mixed command is the likely cause
+            return (
+                f"{model} takes no generation options (-o), got {key!r}; -o applies to every model of the"
+                " command: run models that take other options in a command of their own"
+            )
         close = difflib.get_close_matches(key, self.names, n=2, cutoff=0.6)
         hint = f" (did you mean {' or '.join(repr(name) for name in close)}?)" if close else ""
         return f"{model} does not take the option {key!r}{hint}; it takes: {', '.join(sorted(self.names))}"
