@@ -67,6 +67,8 @@ def test_a_run_with_stdout_to_a_file_shows_progress_lines_while_it_works(tmp_pat
     assert lines[-1].startswith("[progress] slow · mmau_test_mini (sample): done, 10/10 (100%)")
     assert ", 1 failed, " in lines[-1]
     assert "diffa-eval leaderboard" in log.read_text()  # the report still follows
+    summary = [line for line in log.read_text().splitlines() if line.startswith("slow · mmau_test_mini (sample): ")]
+    assert len(summary) == 1 and f"→ {tmp_path / 'runs' / 'slow'}" in summary[0], "written whole, not at 80 columns"
 
 
 def test_plain_lines_come_every_few_percent_and_are_flushed() -> None:

@@ -76,9 +76,14 @@ def escape(text: str) -> str:
 
 
 def console(stderr: bool = False) -> Console:
+    """The console for a command's output. Off a terminal (a Slurm log, a pipe) lines of text are written
+    whole, for grep and wide editors, instead of broken at rich's default of 80 columns; tables still fit it."""
     from rich.console import Console
 
-    return Console(stderr=stderr)
+    out = Console(stderr=stderr)
+    if not out.is_terminal:
+        out.soft_wrap = True
+    return out
 
 
 def setup_logging(verbose: bool) -> None:
