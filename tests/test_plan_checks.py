@@ -166,7 +166,7 @@ PLAN_COLUMNS = ("task", "prompt", "settings", "samples", "recorded", "to run", "
 
 
 def _table_rows(output: str) -> list[list[str]]:
-    """The plan's rows as printed off a terminal (`model · name: value · ...`, empty values left out), column by column."""
+    """The plan's rows as printed off a terminal (`model · name: value · ...`, empty values left out)."""
     rows = []
     for line in output.splitlines():
         model, *fields = line.split(" · ")

@@ -188,6 +188,14 @@ def test_failed_and_left_out_cells_are_named_apart_from_runs_never_made(board: G
     assert "mmar:avg@sample" not in oracle_row.cells and "mmar:avg@sample" not in oracle_row.gaps  # not run: –
 
 
+def test_a_task_that_ran_but_whose_runs_all_await_scoring_is_named_under_the_table(board: GroupedTable) -> None:
+    assert not any(column.spec.task == "voicebench_sd_qa" for column in board.columns)  # no value in any row
+    assert "voicebench_sd_qa (sample) has no column although it ran: its outputs await scoring (e.g. by the judge)" in (
+        board.footnotes
+    )
+    assert not any("voicebench_alpacaeval " in note for note in board.footnotes)  # its runs have values
+
+
 def test_the_caption_says_what_the_table_shows_and_the_notes_say_what_the_marks_mean(board: GroupedTable) -> None:
     latex = to_latex(board, with_ci=True)
     assert (

@@ -308,6 +308,17 @@ def build_table(
     # runs that a gap cell already accounts for need no footnote
     unexplained = sum(1 for directory in left_out if directory not in explained)
     footnotes = _footnotes(catalog, columns, rows, shown_runs, labels, notes, cost, unexplained)
+    shown_benchmarks = set(chosen_groups)
+    unshown = [
+        item
+        for item in chosen
+        if item.row in available
+        and own_layouts[str(item.run.directory)].id in shown_benchmarks
+        and not _shows(item, columns, own_layouts)
+        and _empty_run(item.run)
+        and any(spec.task == item.task for spec in own_layouts[str(item.run.directory)].columns)
+    ]
+    footnotes.extend(_without_columns(unshown))
     datasets = dataset_versions([c.run for c in shown_runs], {c.spec.task for c in columns})
     if datasets:
         footnotes.append(dataset_note(datasets))
@@ -347,6 +358,19 @@ def _gaps(
                 left_out = () if shown is not None else tuple(str(run.directory) for run in candidates)
                 gaps[(row, column.key)] = (gap, left_out)
     return gaps
+
+
+def _without_columns(unshown: Sequence[Chosen]) -> list[str]:
+    """A note per task and split whose runs all hold no value (every output pending or every sample failed),
+    so that a task that ran is never silently missing from the table."""
+    states: dict[tuple[str, str], set[str]] = {}
+    for item in unshown:
+        states.setdefault((item.task, item.split), set()).add(_empty_run(item.run))
+    notes = []
+    for (task, split), found in sorted(states.items()):
+        why = " or ".join(GAPS[state] for state in sorted(found))
+        notes.append(f"{task} ({split}) has no column although it ran: {why}")
+    return notes
 
 
 def _empty_run(run: StoredRun) -> str:
