@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from typer.testing import CliRunner
@@ -80,8 +82,26 @@ def test_texts_that_repeat_across_runs_are_stored_once(page: Path) -> None:
 
 def test_audio_files_are_linked_and_never_copied_into_the_page(page: Path, suite: Path) -> None:
     clip = (suite.parent / "audio" / "clip.wav").resolve()
-    assert clip.as_uri() in _data(page)["strings"]
+    assert "audio/clip.wav" in _data(page)["strings"]  # relative to the page's folder
     assert "data:audio" not in page.read_text() and page.stat().st_size < clip.stat().st_size + 3_000_000
+
+
+def test_a_report_moved_together_with_its_audio_still_finds_it(page: Path, suite: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared copy"  # a folder name that needs escaping in a link
+    (shared / "audio").mkdir(parents=True)
+    shutil.copy(suite.parent / "audio" / "clip.wav", shared / "audio" / "clip.wav")
+    shutil.copy(page, shared / "report.html")
+    links = [text for text in _data(shared / "report.html")["strings"] if text.endswith(".wav")]
+    assert links and all((shared / unquote(link)).is_file() for link in links)
+
+
+def test_a_report_printed_to_standard_output_links_audio_by_absolute_file_uri(suite: Path) -> None:
+    printed = runner.invoke(app, ["table", str(suite), "-f", "html"])
+    assert printed.exit_code == 0, printed.output
+    found = re.search(r'<script type="application/json" id="sample-data">(.*?)</script>', printed.output, re.S)
+    assert found is not None
+    clip = (suite.parent / "audio" / "clip.wav").resolve()
+    assert clip.as_uri() in json.loads(found.group(1))["strings"]
 
 
 def test_a_model_output_cannot_end_the_pages_script(tmp_path: Path) -> None:

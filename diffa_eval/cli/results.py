@@ -185,12 +185,13 @@ def table(
                 models=split_list(models) if models else None,
                 partial=partial,
             )
+        page_folder = output.parent if output is not None else None  # audio links relative to the page
         text = tables.to_html(
             board,
             with_ci=ci,
             title=caption or "diffa-eval leaderboard",
             figures=figures,
-            samples=sample_browser_data(board, stored) if samples else None,
+            samples=sample_browser_data(board, stored, page_folder) if samples else None,
         )
     elif format is TableFormat.csv:
         text = tables.to_csv(board)

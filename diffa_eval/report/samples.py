@@ -10,10 +10,12 @@ judge ratings). Texts that repeat across runs (prompts, references, audio paths)
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..store import SampleRecord, StoredRun, read_plan
 from .legacy import describe_run
@@ -89,9 +91,19 @@ def _cut(text: str | None) -> str | None:
     return text[:_LONGEST_TEXT] + f" … ({len(text) - _LONGEST_TEXT} more characters in the run's samples.jsonl)"
 
 
-def _audio_uri(path: str | None) -> str | None:
-    """A file URI for the recorded audio path (recorded absolute), for the page to link and play."""
-    return Path(path).as_uri() if path and Path(path).is_absolute() else None
+def _audio_link(path: str | None, page_folder: Path | None) -> str | None:
+    """A link to the recorded audio file (recorded absolute), for the page to play: relative to the folder
+    the page is written to, so that a report moved or shared together with its data still plays, else a
+    file URI."""
+    if not path or not Path(path).is_absolute():
+        return None
+    if page_folder is not None:
+        try:
+            relative = os.path.relpath(path, page_folder.resolve())
+        except ValueError:  # another drive (Windows): no relative path
+            return Path(path).as_uri()
+        return quote(Path(relative).as_posix())
+    return Path(path).as_uri()
 
 
 def _note(record: SampleRecord) -> str | None:
@@ -134,9 +146,12 @@ def _task_title(table: GroupedTable, column: Column) -> str:
     return column.group_title if len(tasks) <= 1 else f"{column.group_title} · {column.spec.label}"
 
 
-def sample_browser_data(table: GroupedTable, runs: Sequence[StoredRun]) -> dict[str, Any]:
+def sample_browser_data(
+    table: GroupedTable, runs: Sequence[StoredRun], page_folder: Path | None = None
+) -> dict[str, Any]:
     """The sample browser's data: `runs` (row, task title, metric, records as compact entries) and
-    `strings` (the texts entries refer to by index)."""
+    `strings` (the texts entries refer to by index). Audio links are relative to `page_folder`, the folder
+    the page is written to, when given."""
     strings = _Strings()
     entries = []
     for row_name, column, run in _runs_by_cell(table, runs):
@@ -154,7 +169,7 @@ def sample_browser_data(table: GroupedTable, runs: Sequence[StoredRun]) -> dict[
                     "o": _cut(record.output),
                     "x": _cut(record.extracted),
                     "r": strings.ref(record.reference),
-                    "a": strings.ref(_audio_uri(record.audio_path)),
+                    "a": strings.ref(_audio_link(record.audio_path, page_folder)),
                     "g": dict(record.groups),
                     "n": _note(record),
                 }
