@@ -253,3 +253,16 @@ def test_dry_run_names_the_directories_of_runs_with_model_args_and_counts_their_
     assert [row[4:8] for row in after] == [[row[4], "10", "0", row[7]] for row in before], "keys as the run's"
     other = _table_rows(runner.invoke(app, [*command("bfloat16"), "--dry-run"]).output)
     assert [row[5] for row in other] == ["0", "0"] and not {row[7] for row in other} & set(written)
+
+
+def test_dry_run_says_why_a_task_whose_data_cannot_load_is_not_planned(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()  # an empty data folder: no local copy of MMAU test-mini, and the hub is not asked offline
+    args = ["run", "-m", "chance", "-t", f"{MMAU},librispeech_test_clean", "--data-dir", str(data), "--dry-run",
+            "--output-dir", str(tmp_path / "runs")]  # fmt: skip
+    planned = runner.invoke(app, args, env={"HF_HUB_OFFLINE": "1"})
+    assert planned.exit_code == 0, planned.output
+    lines = [line for line in planned.output.splitlines() if line.startswith("chance · ")]
+    assert len(lines) == 2 and all(" · not planned: " in line and "run directory" not in line for line in lines)
+    assert "put the official files in" in lines[0] and "--split sample" in lines[0]
+    assert not (tmp_path / "runs").exists()

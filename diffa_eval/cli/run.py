@@ -237,7 +237,8 @@ def show_plan(out: Console, planned: list[PlannedRun]) -> None:
     else:  # a log file or a pipe: one whole line per run that grep and a wide editor read, not a folded box
         out.print(title, soft_wrap=True)
         for run in planned:
-            cells = zip(columns, _plan_row(run), strict=True)
+            names = columns if run.directory is not None else (*columns[:-1], "not planned")  # the cell says why
+            cells = zip(names, _plan_row(run), strict=True)
             out.print(" · ".join(f"{name}: {value}" if name != "model" else value for name, value in cells if value),
                       soft_wrap=True)  # fmt: skip
     known = [run for run in planned if run.samples is not None and run.recorded is not None]
