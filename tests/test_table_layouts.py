@@ -140,6 +140,7 @@ def test_the_split_layout_keeps_each_benchmark_whole_in_one_tabular_with_the_mod
         assert rf"{{c}}{{{title}}}" in wide
         assert sum(rf"{{c}}{{{title}}}" in block for block in blocks) == 1
     assert all("\nchance &" in block and "Model &" in block for block in blocks)
+    assert r"\begin{tabular}{@{}l@{}}" in to_latex(board, layout="split")  # stacked flush left: model columns align
 
 
 def test_the_transposed_layout_has_models_as_columns_and_benchmark_columns_as_rows(board: GroupedTable) -> None:

@@ -402,8 +402,8 @@ def to_latex(
     lines.append(rf"\begin{{adjustbox}}{{max totalsize={{\linewidth}}{{{height}}}}}")
     if len(tabulars) == 1:
         lines += tabulars[0]
-    else:  # stacked in one box, so that every block is shrunk alike
-        lines.append(r"\begin{tabular}{@{}c@{}}")
+    else:  # stacked in one box, so that every block is shrunk alike; flush left, so their model columns line up
+        lines.append(r"\begin{tabular}{@{}l@{}}")
         for n, tabular in enumerate(tabulars):
             lines += [*tabular, r"\\ \noalign{\vskip\medskipamount}" if n < len(tabulars) - 1 else ""]
         lines[-1] = r"\end{tabular}"
