@@ -266,3 +266,23 @@ def test_dry_run_says_why_a_task_whose_data_cannot_load_is_not_planned(tmp_path:
     assert len(lines) == 2 and all(" · not planned: " in line and "run directory" not in line for line in lines)
     assert "put the official files in" in lines[0] and "--split sample" in lines[0]
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("width", "as_table"), [(200, True), (80, False)])
+def test_a_terminal_shows_the_plan_as_a_table_where_it_fits_else_a_whole_line_per_run(
+    width: int, as_table: bool
+) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from diffa_eval.cli.run import show_plan
+    from diffa_eval.run.options import PlannedRun
+
+    directory = Path("/runs/diffa-tiny/mmau_test_mini-sample-90707238")
+    planned = [PlannedRun("diffa-tiny", MMAU, "sample", "diffa", "", 10, 10, 3, directory)]
+    screen = StringIO()
+    show_plan(Console(file=screen, force_terminal=True, width=width, color_system=None), planned)
+    shown = screen.getvalue()
+    assert ("┃ run directory" in shown) is as_table
+    assert str(directory) in shown, "the run directory is never folded"

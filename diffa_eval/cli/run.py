@@ -227,14 +227,16 @@ def show_plan(out: Console, planned: list[PlannedRun]) -> None:
     tasks = {(run.task, run.split) for run in planned}
     title = f"plan: {len(models)} model(s) x {len(tasks)} task(s), {len(planned)} run(s)"
     columns = ("model", "task", "prompt", "settings", "samples", "recorded", "to run", "run directory")
-    if out.is_terminal:
-        table = Table(title=title)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for run in planned:
-            table.add_row(*_plan_row(run))
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for run in planned:
+        table.add_row(*_plan_row(run))
+    # measured without a bound (rich clamps a measurement to the width it is given)
+    fits = out.measure(table, options=out.options.update_width(1_000_000)).maximum <= out.width
+    if out.is_terminal and fits:
         out.print(table)
-    else:  # a log file or a pipe: one whole line per run that grep and a wide editor read, not a folded box
+    else:  # a log, a pipe or a narrow terminal: one whole line per run, for grep and wide editors, not a folded box
         out.print(title, soft_wrap=True)
         for run in planned:
             names = columns if run.directory is not None else (*columns[:-1], "not planned")  # the cell says why
