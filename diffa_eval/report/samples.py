@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ..store import SampleRecord, StoredRun, read_plan
+from .board import Column, GroupedTable
 from .legacy import describe_run
-from .table import Column, GroupedTable
 
 STATUSES = ("correct", "wrong", "scored", "excluded", "pending", "failed")
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..store import StoredRun
 from ..types import ModelSpec
+from .board import Column
 from .plots.data import axis_label, metric_titles
 from .select import is_complete
-from .table import Column, build_table
+from .table import build_table
 
 
 def _natural_key(path: str) -> list[int | str]:

@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ...store import StoredRun
+from ..board import Column, GroupedTable, Row
 from ..cost import RowCost
 from ..legacy import describe_run
-from ..table import Column, GroupedTable, Row, build_table
+from ..table import build_table
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..board import Cell, Column, GroupedTable, Row
 from ..cost import COST_TITLE, format_cost
-from ..table import Cell, Column, GroupedTable, Row
 
 
 def cost_values(table: GroupedTable, row: Row) -> list[float | str | None]:

@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from ..table import GroupedTable, Row
+from ..board import GroupedTable, Row
 from . import cost_values
 
 _CSV_HEADER = (

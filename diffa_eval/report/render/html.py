@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from ..board import GroupedTable, Row
 from ..cost import COST_TITLE
-from ..table import GroupedTable, Row
 from . import CellFormat, formatted_rows, groups_with_cost, header, row_name
 
 

@@ -16,8 +16,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..board import NOT_RUN, Column, GroupedTable, Row
 from ..cost import COST_TITLE, format_cost
-from ..table import NOT_RUN, Column, GroupedTable, Row
 from . import arrow, half_width, marks, number, row_name
 
 LAYOUTS = ("auto", "wide", "split", "transposed")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..board import GroupedTable
 from ..cost import COST_TITLE
-from ..table import GroupedTable
 from . import CellFormat, formatted_rows, header, row_name, same
 
 _MARKDOWN = CellFormat("–", same, lambda t: f"**{t}**", lambda t: f"<ins>{t}</ins>", lambda h: f" ± {h:.2f}", same)

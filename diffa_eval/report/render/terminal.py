@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..board import NOT_RUN, GroupedTable
 from ..cost import COST_TITLE
-from ..table import NOT_RUN, GroupedTable
 from . import CellFormat, formatted_rows, header, row_name
 
 if TYPE_CHECKING:
