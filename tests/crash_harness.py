@@ -9,7 +9,7 @@ retries are part of every comparison.
 Kills are aimed two ways:
 
 * `KillPoint(target, occurrence, phase)`: the plugin wraps `RunStore.append` (one record) and
-  `diffa_eval.store.atomic_write_text` (manifest.json, metrics.json, and samples.jsonl when the run
+  the store's `atomic_write_text` (manifest.json, metrics.json, and samples.jsonl when the run
   is compacted) and the process SIGKILLs itself at the chosen call: `before` it writes, in the
   `middle` (half a record line flushed, or half of the temporary file written and not renamed), or
   `after` it returns. Each kill is logged to `kills.log` first, so a test can tell which windows it hit.
@@ -47,7 +47,7 @@ PRELUDE = '''
     import signal
     from pathlib import Path
 
-    from diffa_eval import store
+    from diffa_eval import files, store
 
     DELAY = float(os.environ.get("CRASHY_DELAY", "0"))
     KILL_AT = os.environ.get("CRASHY_KILL_AT", "")  # "target:occurrence:phase"
@@ -100,7 +100,7 @@ PRELUDE = '''
         if _checkpoint(target, "before"):
             _die(target, "before")
         if _checkpoint(target, "middle"):
-            temporary = store.temporary_path(path)
+            temporary = files.temporary_path(path)
             with open(temporary, "w", encoding="utf-8") as handle:
                 handle.write(text[: len(text) // 2])
             _die(target, "middle")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from diffa_eval.errors import StoreError
-from diffa_eval.store import RunStore, SampleRecord, atomic_write_text, read_records
+from diffa_eval.files import atomic_write_text
+from diffa_eval.store import RunStore, SampleRecord, read_records
 
 from .crash_harness import wait_for
 
@@ -105,11 +106,11 @@ def test_an_output_path_that_is_a_file_fails_with_a_clear_message(tmp_path: Path
 _ATOMIC_WRITER = """
 import os, signal, sys, time
 from pathlib import Path
-from diffa_eval import store
+from diffa_eval import files
 
 # Stop between writing the temporary file and renaming it: killed there, or still at work.
 os.fsync = (lambda fd: os.kill(os.getpid(), signal.SIGKILL)) if sys.argv[2] == "killed" else (lambda fd: time.sleep(60))
-store.atomic_write_text(Path(sys.argv[1]) / "samples.jsonl", "a full copy of samples.jsonl\\n" * 1000)
+files.atomic_write_text(Path(sys.argv[1]) / "samples.jsonl", "a full copy of samples.jsonl\\n" * 1000)
 """
 
 

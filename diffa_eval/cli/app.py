@@ -134,7 +134,7 @@ def check_output_file(path: Path, option: str) -> None:
 
 def write_text(path: Path, text: str) -> None:
     """Write a report file atomically; a failure is one clear error."""
-    from ..store import atomic_write_text, writing
+    from ..files import atomic_write_text, writing
 
     with writing(path, resumable=False):
         atomic_write_text(path, text)

@@ -62,8 +62,8 @@ def bench(
 
     from .. import bench as bench_lib
     from ..errors import ConfigError
+    from ..files import atomic_write_text, writing
     from ..models import load_model
-    from ..store import atomic_write_text, writing
     from ..types import GenerationConfig, ModelSpec
 
     _setup_logging(False)

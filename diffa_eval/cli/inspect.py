@@ -101,8 +101,8 @@ def score(
     Records are in the benchmark's native metadata schema plus the model's text in
     `prediction` (or the official scripts' own field, e.g. MMAU's `model_output`).
     """
+    from ..files import atomic_write_text, unicode_safe, writing
     from ..scoring.offline import score_file
-    from ..store import atomic_write_text, unicode_safe, writing
 
     setup_logging(False)
     load_task_dirs(tasks_dir)

@@ -137,9 +137,10 @@ def table(
 ) -> None:
     """A leaderboard from stored runs: a row per model and settings, columns are benchmarks with sub-columns."""
     from ..errors import StoreError
+    from ..files import atomic_write_text, writing
     from ..report import tables
     from ..report.reported import read_reported
-    from ..store import atomic_write_text, find_runs, writing
+    from ..store import find_runs
 
     setup_logging(False)
     stored = find_runs(runs)
@@ -271,8 +272,9 @@ def compare_command(
 ) -> None:
     """Paired comparison of a candidate with a baseline; exits 1 when a metric drops significantly."""
     from ..errors import ConfigError
+    from ..files import atomic_write_text, writing
     from ..report.compare import Tolerance, compare, to_json, to_markdown
-    from ..store import atomic_write_text, find_runs, writing
+    from ..store import find_runs
 
     setup_logging(False)
     load_task_dirs(tasks_dir)

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..describe import SubmissionForm
 from ..errors import StoreError
-from ..store import SampleRecord, atomic_write_text, unicode_safe, writing
+from ..files import atomic_write_text, unicode_safe, writing
+from ..store import SampleRecord
 
 SUBMISSION_PLAN = "submission-plan.json"
 

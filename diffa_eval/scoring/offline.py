@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..datasources import parse_json_records
 from ..errors import DataError, DiffaEvalError
-from ..store import unicode_safe
+from ..files import unicode_safe
 from ..task import Task
 from ..types import Sample, TaskMetrics, Unscored
 from .aggregate import ScoredSample, aggregate

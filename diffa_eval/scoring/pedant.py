@@ -34,7 +34,7 @@ from typing import Any
 
 from ..cache import CACHE_DIR_ENV, cache_root
 from ..errors import DataError, MissingDependencyError
-from ..store import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import ConfigError, DiffaEvalError
-from ...store import atomic_write_text
+from ...files import atomic_write_text
 from .settings import JudgeSettings, default_judge_cache_dir, normalized_url
 from .transport import FatalError, RequestBatch, RetryableError, chat_completion
 
