@@ -273,7 +273,8 @@ def compare_command(
     """Paired comparison of a candidate with a baseline; exits 1 when a metric drops significantly."""
     from ..errors import ConfigError
     from ..files import atomic_write_text, writing
-    from ..report.compare import Tolerance, compare, to_json, to_markdown
+    from ..report.compare import Tolerance, compare
+    from ..report.render.verdict import to_json, to_markdown
     from ..store import find_runs
 
     setup_logging(False)

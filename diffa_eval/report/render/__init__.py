@@ -2,7 +2,8 @@
 
 Every format shows the same thing: best value per column bold, second underlined (by the metric's
 direction), marks `*` (some samples failed), `§` (self-reported), `‡` (partial run), reported rows `†`,
-and the cost columns when the table has them. This module holds what the formats share.
+and the cost columns when the table has them. This module holds what the formats share; `verdict` writes
+`compare`'s verdict (Markdown and JSON).
 """
 
 from __future__ import annotations
