@@ -11,6 +11,10 @@ For cached decoding, `forward(return_key_values=True)` hands back every layer's 
 (rotated, per position) as an `LLaDAKVCache`, and `forward(past_key_values=cache)` runs only new
 positions, each attending to the cached positions and to one another. Attention is bidirectional,
 so the cached positions may sit anywhere in the sequence: their rotary positions travel with them.
+
+One module on purpose, as transformers keeps each architecture in one modeling file: the config, the
+checkpoint name mapping, the layers and the cache are read together whenever the model is checked
+against LLaDA's own code.
 """
 
 from __future__ import annotations

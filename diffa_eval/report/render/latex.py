@@ -8,6 +8,9 @@ it fits; else split across a two-column page, and in one column whichever of the
 Each quality column is a pair of tabular columns, the value right-aligned and its interval and marks
 after it, so numbers line up.
 Dataset revisions go in comments, or in a notes line when asked.
+
+One module on purpose: the layouts are chosen from width estimates of the very cells and headers this
+module writes, so the estimating and the writing stay together.
 """
 
 from __future__ import annotations
