@@ -335,15 +335,16 @@ class RunStore:
         with writing(self.directory / PLAN):
             atomic_write_text(self.directory / PLAN, _json_text({"samples": samples}))
 
-    def compact(self, plan: Mapping[str, str]) -> None:
+    def compact(self, plan: Mapping[str, str], latest: Mapping[str, SampleRecord] | None = None) -> None:
         """Rewrite samples.jsonl with one (the latest) record per key.
 
         `plan` maps the keys of the samples just run to their sample ids, in order; their
         records come first. Records of other samples (e.g. beyond a --limit) are kept; records
         of a planned sample under another key (its audio or its model input has changed since) are dropped.
+        `latest`: the records as a caller holding the lock has just read them (read here otherwise).
         """
         with self.locked():  # shared writers open the file afresh for each append, so they see the new one
-            latest = self.records()
+            latest = self.records() if latest is None else latest
             planned_ids = {unicode_safe(sample_id) for sample_id in plan.values()}  # as records store them
             keys = [key for key in plan if key in latest]
             keys += [k for k, record in latest.items() if k not in plan and record.sample_id not in planned_ids]

@@ -63,7 +63,7 @@ def finish_run(store: RunStore, manifest: EvalRun | None = None, legacy: LegacyD
             metrics = replace(metrics, cost=run_cost(planned))
             store.write_metrics(metrics)
             write_submission(store.directory, list(plan), records)
-        store.compact(plan)
+        store.compact(plan, records)  # read above under the same lock: nothing appended since
         if not missing:
             run = replace(run, status="complete", finished_at=now())
             store.write_manifest(run)
