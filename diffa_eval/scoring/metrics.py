@@ -76,6 +76,12 @@ def _read(score: Score, field: str | None) -> float | None:
     return None if value is None else float(value)
 
 
+def _each_sample(scores: Sequence[Score], field: str | None) -> Columns | None:
+    """The samples that have the value, each weighing one (None when none has it)."""
+    values = [value for value in (_read(score, field) for score in scores) if value is not None]
+    return (values, [1.0] * len(values)) if values else None
+
+
 def _from_columns(
     parts: Sequence[Columns], scale: float, lower_is_better: bool, details: dict[str, float] | None = None
 ) -> MetricValue:
@@ -109,8 +115,7 @@ class Accuracy(_Described):
         return "%"
 
     def columns(self, scores: Sequence[Score]) -> Columns | None:
-        values = [value for value in (_read(score, self.field) for score in scores) if value is not None]
-        return (values, [1.0] * len(values)) if values else None
+        return _each_sample(scores, self.field)
 
     def compute(self, scores: Sequence[Score]) -> MetricValue | None:
         columns = self.columns(scores)
@@ -136,8 +141,8 @@ class MeanScore(_Described):
         return self.scale
 
     def compute(self, scores: Sequence[Score]) -> MetricValue | None:
-        values = [value for value in (_read(score, self.field) for score in scores) if value is not None]
-        return _from_columns([(values, [1.0] * len(values))], 1.0, self.lower_is_better) if values else None
+        columns = _each_sample(scores, self.field)
+        return _from_columns([columns], 1.0, self.lower_is_better) if columns else None
 
 
 @dataclass(frozen=True)
