@@ -35,7 +35,7 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
-from diffa_eval.scoring.offline import score_file
+from diffa_eval.predictions import score_file
 from diffa_eval.task import TASKS
 
 CELLS = [(c, s) for c in ("perception", "reasoning") for s in ("semantics", "phonology", "paralinguistics")]

@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-from diffa_eval.scoring.offline import prediction_of
+from diffa_eval.predictions import prediction_of
 from diffa_eval.task import TASKS
 
 OFFICIAL = os.environ.get("DIFFA_EVAL_MMSU_OFFICIAL")

@@ -110,7 +110,7 @@ def test_mmsu_an_answer_outside_the_options_is_loaded_scored_wrong_and_counted(
 
 
 def test_mmsu_score_leaves_out_responses_that_are_not_text_as_the_official_scorer_does(tmp_path: Path) -> None:
-    from diffa_eval.scoring.offline import score_file
+    from diffa_eval.predictions import score_file
 
     base = {"question": "Q?", "choice_a": "Red", "choice_b": "Green", "choice_c": "Blue", "choice_d": "Gray"}
     base |= {"answer_gt": "Green", "category": "perception", "sub-category": "semantics"}
@@ -141,7 +141,7 @@ def test_mmar_reads_the_official_metadata_and_names_its_label_version(shared_dat
 
 
 def test_mmar_scores_answer_prediction_files_like_the_official_script(tmp_path: Path) -> None:
-    from diffa_eval.scoring.offline import score_file
+    from diffa_eval.predictions import score_file
 
     rows = [
         {"id": "a", "question": "Q", "choices": ["Dense Forest", "Open Grassland"], "answer": "Open Grassland",

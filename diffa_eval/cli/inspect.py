@@ -102,7 +102,7 @@ def score(
     `prediction` (or the official scripts' own field, e.g. MMAU's `model_output`).
     """
     from ..files import atomic_write_text, unicode_safe, writing
-    from ..scoring.offline import score_file
+    from ..predictions import score_file
 
     setup_logging(False)
     load_task_dirs(tasks_dir)

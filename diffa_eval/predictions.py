@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..datasources import parse_json_records
-from ..errors import DataError, DiffaEvalError
-from ..files import unicode_safe
-from ..task import Task
-from ..types import Sample, TaskMetrics, Unscored
-from .aggregate import ScoredSample, aggregate
+from .datasources import parse_json_records
+from .errors import DataError, DiffaEvalError
+from .files import unicode_safe
+from .scoring.aggregate import ScoredSample, aggregate
+from .task import Task
+from .types import Sample, TaskMetrics, Unscored
 
 if TYPE_CHECKING:
-    from .judge import JudgeSettings
+    from .scoring.judge import JudgeSettings
 
 
 @dataclass(frozen=True)
