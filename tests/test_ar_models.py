@@ -11,8 +11,8 @@ import pytest
 
 from diffa_eval.errors import ConfigError
 from diffa_eval.models import MODELS
-from diffa_eval.models.audio_chat import render_prompt
 from diffa_eval.models.base import GenerationRequest
+from diffa_eval.models.hf_common import render_prompt
 from diffa_eval.models.presets import AUDIO_CHAT_PRESETS, QWEN2_5_OMNI_SYSTEM_PROMPT, AudioChatPreset
 from diffa_eval.models.tiny import TINY_BUILDERS, tiny_audio_chat, tiny_whisper
 from diffa_eval.run import RunOptions, evaluate

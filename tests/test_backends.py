@@ -15,8 +15,8 @@ import pytest
 from diffa_eval.backend_check import compare_runs
 from diffa_eval.errors import ConfigError, MissingDependencyError
 from diffa_eval.models import MODELS, load_model, with_backend
-from diffa_eval.models.audio_chat import render_prompt
 from diffa_eval.models.base import GenerationRequest
+from diffa_eval.models.hf_common import render_prompt
 from diffa_eval.models.presets import AUDIO_CHAT_PRESETS
 from diffa_eval.models.tiny import tiny_audio_chat
 from diffa_eval.models.vllm_backend import engine_kwargs, sampling_kwargs, vllm_requests

@@ -67,6 +67,8 @@ MODELS.register(
 )
 for _preset in AUDIO_CHAT_PRESETS:
     _factory = "diffa_eval.models.audio_chat:load_audio_chat"
+    if _preset.tiny:  # random weights, built in code
+        _factory = "diffa_eval.models.tiny:load_tiny_audio_chat"
     _tags = (*_preset.backends, "autoregressive")
     MODELS.register(_preset.name, _factory, description=_preset.description, tags=_tags)
 MODELS.register(

@@ -25,6 +25,8 @@ from .hf_common import (
     load_pretrained,
     placed_device,
     processor_kwargs,
+    processor_sampling_rate,
+    render_prompt,
     resolve_device,
     sampling_kwargs,
     stop_token_ids,
@@ -36,35 +38,6 @@ from .profile import ModelProfile, OptionSet, hf_checkpoint
 
 TINY_MODEL_ARGS = ("dtype", "attn_implementation")
 """The model args a model built in code with random weights applies."""
-
-
-def conversation(prompt: str, has_audio: bool, system_prompt: str | None) -> list[dict[str, Any]]:
-    """The chat messages of one request: the audio first, then the instruction, as in the model cards."""
-    content: list[dict[str, Any]] = [{"type": "audio"}] if has_audio else []
-    content.append({"type": "text", "text": prompt})
-    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return [*messages, {"role": "user", "content": content}]
-
-
-def render_prompt(processor: Any, request: GenerationRequest, system_prompt: str | None) -> str:
-    """The request as the model's chat template writes it, ending where the assistant's answer starts.
-
-    Both backends use this text, so their outputs can be compared.
-    """
-    messages = conversation(request.prompt, request.audio is not None, system_prompt)
-    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    if not isinstance(text, str):
-        raise ConfigError(f"the chat template of {type(processor).__name__} did not render to text")
-    return text
-
-
-def processor_sampling_rate(processor: Any) -> int:
-    """The audio sampling rate the model's feature extractor expects."""
-    extractor = getattr(processor, "feature_extractor", None) or getattr(processor, "audio_processor", None)
-    rate = getattr(extractor, "sampling_rate", None)
-    if not isinstance(rate, int):
-        raise ConfigError(f"{type(processor).__name__} has no audio feature extractor with a sampling rate")
-    return rate
 
 
 class TransformersAudioChat:
@@ -317,16 +290,12 @@ def saved_window(checkpoint: str, revision: str | None = None) -> float | None:
 
 
 def load_audio_chat(spec: ModelSpec, device: str) -> ModelAdapter:
-    """The registry factory of every audio chat preset: transformers by default, vLLM on request."""
+    """The registry factory of the audio chat presets with weights: transformers by default, vLLM on request
+    (those with random weights are built by `tiny.load_tiny_audio_chat`)."""
     preset = audio_chat_preset(spec.name)
     args = dict(spec.model_args)
     if spec.backend == VLLM:
         from .vllm_backend import VLLMAudioChat
 
         return VLLMAudioChat(preset, spec.checkpoint or preset.hub_id, device)
-    if preset.tiny:
-        check_tiny(preset, spec)
-        from .tiny import tiny_audio_chat
-
-        return tiny_audio_chat(preset, device, args)
     return from_pretrained(preset, spec.checkpoint or preset.hub_id, device, args)

@@ -1,4 +1,5 @@
-"""What the transformers adapters share: device and dtype choice, option checks, token counts."""
+"""What the transformers adapters and the vLLM backend share: device and dtype choice, option checks, token
+counts, and the chat-template prompt and sampling rate both backends read from a processor."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 from ..errors import ConfigError
 from ..types import GenerationConfig
+from .base import GenerationRequest
 from .model_args import MODEL_ARG_KEYS
 
 
@@ -101,3 +103,32 @@ def stop_token_ids(generation_config: Any) -> list[int]:
     if eos is None:
         return []
     return [int(eos)] if isinstance(eos, int) else [int(token) for token in eos]
+
+
+def conversation(prompt: str, has_audio: bool, system_prompt: str | None) -> list[dict[str, Any]]:
+    """The chat messages of one request: the audio first, then the instruction, as in the model cards."""
+    content: list[dict[str, Any]] = [{"type": "audio"}] if has_audio else []
+    content.append({"type": "text", "text": prompt})
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*messages, {"role": "user", "content": content}]
+
+
+def render_prompt(processor: Any, request: GenerationRequest, system_prompt: str | None) -> str:
+    """The request as the model's chat template writes it, ending where the assistant's answer starts.
+
+    Both backends use this text, so their outputs can be compared.
+    """
+    messages = conversation(request.prompt, request.audio is not None, system_prompt)
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    if not isinstance(text, str):
+        raise ConfigError(f"the chat template of {type(processor).__name__} did not render to text")
+    return text
+
+
+def processor_sampling_rate(processor: Any) -> int:
+    """The audio sampling rate the model's feature extractor expects."""
+    extractor = getattr(processor, "feature_extractor", None) or getattr(processor, "audio_processor", None)
+    rate = getattr(extractor, "sampling_rate", None)
+    if not isinstance(rate, int):
+        raise ConfigError(f"{type(processor).__name__} has no audio feature extractor with a sampling rate")
+    return rate

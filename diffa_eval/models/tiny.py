@@ -16,9 +16,10 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .audio_chat import TransformersAudioChat
+from ..types import ModelSpec
+from .audio_chat import TransformersAudioChat, check_tiny
 from .hf_common import resolve_device, transformers_module
-from .presets import AudioChatPreset
+from .presets import AudioChatPreset, audio_chat_preset
 from .whisper import WhisperASR
 
 SEED = 0
@@ -199,6 +200,13 @@ def tiny_audio_chat(
         min_audio_samples=preset.min_audio_samples,
         info=info,
     )
+
+
+def load_tiny_audio_chat(spec: ModelSpec, device: str) -> TransformersAudioChat:
+    """The registry factory of the audio chat presets built with random weights (no checkpoint)."""
+    preset = audio_chat_preset(spec.name)
+    check_tiny(preset, spec)
+    return tiny_audio_chat(preset, device, dict(spec.model_args))
 
 
 def tiny_whisper(name: str = "whisper-tiny-random", device: str = "cpu") -> WhisperASR:

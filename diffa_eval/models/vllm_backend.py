@@ -1,7 +1,7 @@
 """The vLLM backend for the audio chat presets (`--backend vllm`, optional extra `vllm`).
 
 Prompts are rendered by the model's own transformers processor exactly as on the
-transformers path (`audio_chat.render_prompt`), then the whole batch goes to vLLM's offline
+transformers path (`hf_common.render_prompt`), then the whole batch goes to vLLM's offline
 `LLM.generate` with each audio as multimodal data. The engine starts on the first batch,
 with the engine options of the run's generation options (e.g. `-o tensor_parallel_size=2`).
 vLLM is imported only here, and only when such a model is loaded.
@@ -18,9 +18,8 @@ import numpy as np
 
 from ..errors import ConfigError, MissingDependencyError
 from ..types import GenerationConfig, ModelOutput
-from .audio_chat import processor_sampling_rate, render_prompt
 from .base import GenerationRequest
-from .hf_common import check_options, transformers_module
+from .hf_common import check_options, processor_sampling_rate, render_prompt, transformers_module
 from .presets import VLLM, AudioChatPreset
 from .profile import OptionSet, flag, integer, number, text
 
